@@ -1,0 +1,36 @@
+# Two entry points for a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test lint docs bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# The main job on the embedded default: until the daemon lands, the interactive shell.
+run: $(VENV)/.installed
+	$(BIN)/streamq shell
+
+test: $(VENV)/.installed
+	$(BIN)/ruff format --check streamq tests bench
+	$(BIN)/ruff check streamq tests bench
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff format streamq tests bench
+	$(BIN)/ruff check --fix streamq tests bench
+
+docs: $(VENV)/.installed
+	$(BIN)/streamq tables --markdown > docs/tables.md
+
+bench: $(VENV)/.installed
+	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,106 @@
+"""The `streamq` command. The only module that prints to the user or picks exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from .errors import StreamqError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streamq", description="SQL over the live Linux host, with osquery's tables.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    q = sub.add_parser("query", help="run one SQL statement and print the rows")
+    fmt = q.add_mutually_exclusive_group()
+    for mode in ("json", "csv", "line"):
+        fmt.add_argument(f"--{mode}", dest="mode", action="store_const", const=mode, help=f"print rows as {mode}")
+    q.set_defaults(mode="pretty")
+    q.add_argument("sql", metavar="SQL")
+
+    t = sub.add_parser("tables", help="list the tables")
+    t.add_argument("--markdown", action="store_true", help="print the table reference as Markdown")
+    t.add_argument("pattern", nargs="?", help="only tables whose name contains this")
+
+    s = sub.add_parser("schema", help="show a table's columns")
+    s.add_argument("table", metavar="TABLE")
+
+    sh = sub.add_parser("shell", help="interactive SQL shell (reads stdin when it is not a terminal)")
+    sh.add_argument("--json", dest="mode", action="store_const", const="json", default="pretty")
+    return parser
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from . import output
+    from .db import connect
+
+    conn = connect()
+    names, rows = conn.execute(args.sql)
+    output.write_rows(sys.stdout, args.mode, names, rows)
+    return 0
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    from .db import load_tables
+
+    if args.markdown:
+        from .docs import tables_markdown
+
+        sys.stdout.write(tables_markdown())
+        return 0
+    for name in sorted(load_tables()):
+        if not args.pattern or args.pattern in name:
+            print(name)
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .db import load_tables
+    from .docs import schema_text
+
+    spec = load_tables().get(args.table)
+    if spec is None:
+        raise StreamqError(f"no such table: {args.table}")
+    sys.stdout.write(schema_text(spec))
+    return 0
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    from .shell import run_shell
+
+    return run_shell(mode=args.mode)
+
+
+COMMANDS = {"query": cmd_query, "tables": cmd_tables, "schema": cmd_schema, "shell": cmd_shell}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except StreamqError as err:
+        _error(str(err))
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `streamq query ... | head`: the reader left; that is not our error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as err:  # a bug or an OS failure: one line, never a traceback
+        if os.environ.get("STREAMQ_DEBUG"):
+            raise
+        _error(f"{type(err).__name__}: {err}")
+        return 1
+
+
+def _error(message: str) -> None:
+    print(f"streamq: error: {' '.join(message.split())}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Result formatting shared by `streamq query` and the shell: pretty, json, csv, line, list."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+MODES = ("pretty", "json", "csv", "line", "list")
+
+
+def cell(value: Any) -> str:
+    """A value as text for the text modes; NULL is an empty cell, as in osqueryi."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def jsonable(value: Any) -> Any:
+    return value.hex() if isinstance(value, bytes) else value
+
+
+def write_rows(out: TextIO, mode: str, names: Sequence[str], rows: Iterable[Sequence[Any]], *, headers: bool = True) -> int:
+    """Write ``rows`` in ``mode``; return how many rows were written."""
+    writer = {"pretty": _pretty, "json": _json, "csv": _csv, "line": _line, "list": _list}[mode]
+    return writer(out, names, rows, headers)
+
+
+def _pretty(out: TextIO, names: Sequence[str], rows: Iterable[Sequence[Any]], headers: bool) -> int:
+    # Widths need every row, so the pretty mode buffers; the other modes stream.
+    text_rows = [[cell(v) for v in row] for row in rows]
+    if not names:
+        return 0
+    widths = [len(n) if headers else 0 for n in names]
+    for row in text_rows:
+        for i, v in enumerate(row):
+            if len(v) > widths[i]:
+                widths[i] = len(v)
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+\n"
+    buf = io.StringIO()
+    buf.write(rule)
+    if headers:
+        buf.write("| " + " | ".join(n.ljust(w) for n, w in zip(names, widths)) + " |\n")
+        buf.write(rule)
+    for row in text_rows:
+        buf.write("| " + " | ".join(v.ljust(w) for v, w in zip(row, widths)) + " |\n")
+    if text_rows:
+        buf.write(rule)
+    out.write(buf.getvalue())
+    return len(text_rows)
+
+
+def _json(out: TextIO, names: Sequence[str], rows: Iterable[Sequence[Any]], headers: bool) -> int:
+    count = 0
+    out.write("[")
+    for row in rows:
+        out.write(",\n  " if count else "\n  ")
+        out.write(json.dumps({n: jsonable(v) for n, v in zip(names, row)}, ensure_ascii=False))
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count
+
+
+def _csv(out: TextIO, names: Sequence[str], rows: Iterable[Sequence[Any]], headers: bool) -> int:
+    writer = csv.writer(out, lineterminator="\n")
+    if headers:
+        writer.writerow(names)
+    count = 0
+    for row in rows:
+        writer.writerow([cell(v) for v in row])
+        count += 1
+    return count
+
+
+def _line(out: TextIO, names: Sequence[str], rows: Iterable[Sequence[Any]], headers: bool) -> int:
+    width = max((len(n) for n in names), default=0)
+    count = 0
+    for row in rows:
+        if count:
+            out.write("\n")
+        for n, v in zip(names, row):
+            out.write(f"{n.rjust(width)} = {cell(v)}\n")
+        count += 1
+    return count
+
+
+def _list(out: TextIO, names: Sequence[str], rows: Iterable[Sequence[Any]], headers: bool) -> int:
+    if headers and names:
+        out.write("|".join(names) + "\n")
+    count = 0
+    for row in rows:
+        out.write("|".join(cell(v) for v in row) + "\n")
+        count += 1
+    return count

@@ -1,0 +1,19 @@
+"""Built-in tables, one module per family.
+
+Each module declares its tables with :func:`streamq.table` at import time;
+the same decorator and the ``streamq.tables`` entry-point group serve plugins.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+BUILTIN_MODULES = (
+    "streamq.tables.clock",
+    "streamq.tables.processes",
+)
+
+
+def load_builtin() -> None:
+    for name in BUILTIN_MODULES:
+        importlib.import_module(name)
