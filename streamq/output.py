@@ -26,7 +26,9 @@ def jsonable(value: Any) -> Any:
     return value.hex() if isinstance(value, bytes) else value
 
 
-def write_rows(out: TextIO, mode: str, names: Sequence[str], rows: Iterable[Sequence[Any]], *, headers: bool = True) -> int:
+def write_rows(
+    out: TextIO, mode: str, names: Sequence[str], rows: Iterable[Sequence[Any]], *, headers: bool = True
+) -> int:
     """Write ``rows`` in ``mode``; return how many rows were written."""
     writer = {"pretty": _pretty, "json": _json, "csv": _csv, "line": _line, "list": _list}[mode]
     return writer(out, names, rows, headers)

@@ -35,7 +35,7 @@ class TableModule:
     def __init__(self, spec: Table) -> None:
         self.spec = spec
 
-    def Connect(self, connection, modulename, databasename, tablename, *args):  # noqa: N802 (APSW's name)
+    def Connect(self, connection, modulename, databasename, tablename, *args):
         return self.spec.create_sql(), VirtualTable(self.spec)
 
     Create = Connect
@@ -50,7 +50,7 @@ class VirtualTable:
         self.range_columns = frozenset(i for i, c in enumerate(spec.columns) if c.name in ("eid", "time"))
         self.required = frozenset(i for i, c in enumerate(spec.columns) if c.required)
 
-    def BestIndexObject(self, info: apsw.IndexInfo) -> bool:  # noqa: N802
+    def BestIndexObject(self, info: apsw.IndexInfo) -> bool:
         plan: list[list[Any]] = []
         constrained: set[int] = set()
         for i in range(info.nConstraint):
@@ -84,10 +84,10 @@ class VirtualTable:
         info.idxStr = json.dumps({"p": plan, "u": sorted(used) if used is not None else None, "m": missing})
         return True
 
-    def Open(self) -> Cursor:  # noqa: N802
+    def Open(self) -> Cursor:
         return Cursor(self)
 
-    def Disconnect(self) -> None:  # noqa: N802
+    def Disconnect(self) -> None:
         pass
 
     Destroy = Disconnect
@@ -100,13 +100,15 @@ class Cursor:
         self.current: tuple | None = None
         self.rowid = 0
 
-    def Filter(self, indexnum: int, indexname: str, constraintargs: tuple) -> None:  # noqa: N802
+    def Filter(self, indexnum: int, indexname: str, constraintargs: tuple) -> None:
         vt = self.vtable
         spec = vt.spec
         plan = json.loads(indexname) if indexname else {"p": [], "u": None, "m": bool(vt.required)}
         if plan["m"]:
             cols = " or ".join(spec.required)
-            raise QueryError(f"table {spec.name} needs a constraint on {cols} (for example WHERE {spec.required[0]} = '...')")
+            raise QueryError(
+                f"table {spec.name} needs a constraint on {cols} (for example WHERE {spec.required[0]} = '...')"
+            )
         constraints = []
         for (col, op), value in zip(plan["p"], constraintargs):
             name = vt.names[col]
@@ -150,21 +152,21 @@ class Cursor:
             self.current = tuple([get(n) for n in self.names])
         self.rowid += 1
 
-    def Eof(self) -> bool:  # noqa: N802
+    def Eof(self) -> bool:
         return self.current is None
 
-    def Column(self, number: int) -> Any:  # noqa: N802
+    def Column(self, number: int) -> Any:
         if number < 0:
             return self.rowid
         return self.current[number]
 
-    def Rowid(self) -> int:  # noqa: N802
+    def Rowid(self) -> int:
         return self.rowid
 
-    def Next(self) -> None:  # noqa: N802
+    def Next(self) -> None:
         self._advance()
 
-    def Close(self) -> None:  # noqa: N802
+    def Close(self) -> None:
         close = getattr(self.rows, "close", None)
         if close is not None:
             close()  # run the generator's finally blocks (open files, sockets) now

@@ -11,6 +11,16 @@ import importlib
 BUILTIN_MODULES = (
     "streamq.tables.clock",
     "streamq.tables.processes",
+    "streamq.tables.network",
+    "streamq.tables.sockets",
+    "streamq.tables.users",
+    "streamq.tables.user_files",
+    "streamq.tables.system",
+    "streamq.tables.kernel",
+    "streamq.tables.hardware",
+    "streamq.tables.files",
+    "streamq.tables.packages",
+    "streamq.tables.browsers",
 )
 
 

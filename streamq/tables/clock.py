@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time as _time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ..schema import BIGINT, INTEGER, TEXT, Column, table
 
@@ -31,7 +31,7 @@ from ..schema import BIGINT, INTEGER, TEXT, Column, table
 )
 def gen_time(ctx):
     now = _time.time()
-    utc = datetime.fromtimestamp(int(now), timezone.utc)
+    utc = datetime.fromtimestamp(int(now), UTC)
     iso = utc.strftime("%Y-%m-%dT%H:%M:%SZ")
     yield {
         "weekday": utc.strftime("%A"),

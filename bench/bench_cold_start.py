@@ -1,0 +1,34 @@
+"""Cold start of `streamq query "select * from time"`, against a bare `python -c pass` in the same run.
+
+Prints the median wall time of each over N runs, and the ratio. Target: streamq median under 250 ms.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+
+RUNS = 21
+
+
+def median_ms(argv: list[str]) -> float:
+    times = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    bare = median_ms([sys.executable, "-c", "pass"])
+    streamq = median_ms([sys.executable, "-m", "streamq", "query", "select * from time"])
+    print(f"python -c pass:                        median {bare:7.1f} ms")
+    print(f"streamq query 'select * from time':    median {streamq:7.1f} ms  (target < 250 ms)")
+    print(f"ratio streamq / bare interpreter:      {streamq / bare:7.2f}x")
+
+
+if __name__ == "__main__":
+    main()
