@@ -7,41 +7,97 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .errors import StreamqError
+from .errors import ConfigError, StreamqError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamq", description="SQL over the live Linux host, with osquery's tables.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", metavar="FILE", help="TOML configuration file")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    q = sub.add_parser("query", help="run one SQL statement and print the rows")
+    q = sub.add_parser("query", parents=[common], help="run one SQL statement and print the rows")
     fmt = q.add_mutually_exclusive_group()
     for mode in ("json", "csv", "line"):
         fmt.add_argument(f"--{mode}", dest="mode", action="store_const", const=mode, help=f"print rows as {mode}")
     q.set_defaults(mode="pretty")
+    q.add_argument("--follow", action="store_true", help="run the query on each new event and print new rows")
+    q.add_argument("--count", type=_positive_int, metavar="N", help="with --follow: stop after N rows")
+    q.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="with --follow: stop after this long")
     q.add_argument("sql", metavar="SQL")
 
-    t = sub.add_parser("tables", help="list the tables")
+    t = sub.add_parser("tables", parents=[common], help="list the tables")
     t.add_argument("--markdown", action="store_true", help="print the table reference as Markdown")
     t.add_argument("pattern", nargs="?", help="only tables whose name contains this")
 
-    s = sub.add_parser("schema", help="show a table's columns")
+    s = sub.add_parser("schema", parents=[common], help="show a table's columns")
     s.add_argument("table", metavar="TABLE")
 
-    sh = sub.add_parser("shell", help="interactive SQL shell (reads stdin when it is not a terminal)")
+    sh = sub.add_parser("shell", parents=[common], help="interactive SQL shell (reads stdin when it is not a terminal)")
     sh.add_argument("--json", dest="mode", action="store_const", const="json", default="pretty")
     return parser
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
+def _config(args: argparse.Namespace):
+    from .config import load
+
+    return load(getattr(args, "config", None))
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     from . import output
-    from .db import connect
 
+    config = _config(args)
+    if args.follow:
+        return _follow(args, config)
+    if args.count or args.timeout:
+        raise ConfigError("--count and --timeout go with --follow")
+    from .db import connect
+    from .sources.manager import declare_stream_tables
+
+    declare_stream_tables(config)
     conn = connect()
     names, rows = conn.execute(args.sql)
     output.write_rows(sys.stdout, args.mode, names, rows)
     return 0
+
+
+def _follow(args: argparse.Namespace, config) -> int:
+    import asyncio
+
+    from .follow import Follower
+    from .output import StreamPrinter
+
+    printer = StreamPrinter(sys.stdout, args.mode)
+
+    async def run() -> int:
+        follower = Follower(config)
+        try:
+            await follower.open()
+            await follower.follow(args.sql, printer, count=args.count, timeout=args.timeout)
+        finally:
+            await follower.close()
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C is how a user ends --follow
 
 
 def cmd_tables(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ import apsw
 
 from . import functions, schema
 from .errors import QueryError
+from .ring import Rings
 from .vtable import TableModule
 
 Params = Sequence[Any] | Mapping[str, Any] | None
@@ -27,11 +28,26 @@ def load_tables() -> dict[str, schema.Table]:
     return schema.REGISTRY
 
 
+class Session:
+    """Runtime state a connection's tables can see: event rings and stream windows.
+
+    ``floors[table]`` / ``ceilings[table]`` limit an event table to eids in
+    (floor, ceiling], which is how a continuous reader sees each event exactly
+    once even while new events arrive during its query (see streamq.follow).
+    """
+
+    def __init__(self, rings: Rings | None = None) -> None:
+        self.rings = rings if rings is not None else Rings()
+        self.floors: dict[str, int] = {}
+        self.ceilings: dict[str, int] = {}
+
+
 class Connection:
     """An APSW connection with streamq's tables; ``.apsw`` is the raw connection."""
 
-    def __init__(self, raw: apsw.Connection) -> None:
+    def __init__(self, raw: apsw.Connection, session: Session) -> None:
         self.apsw = raw
+        self.session = session
 
     def execute(self, sql: str, params: Params = None) -> tuple[list[str], Iterator[tuple]]:
         """Run ``sql``; return the column names and an iterator over row tuples."""
@@ -53,6 +69,26 @@ class Connection:
 
     def tables(self) -> list[str]:
         return sorted(schema.REGISTRY)
+
+    def tables_read(self, sql: str) -> set[str]:
+        """Names of the tables ``sql`` reads, found by preparing it (EXPLAIN) under an authorizer."""
+        found: set[str] = set()
+
+        def authorizer(op: int, p1: str | None, p2: str | None, db: str | None, trigger: str | None) -> int:
+            if op == apsw.SQLITE_READ and p1:
+                found.add(p1)
+            return apsw.SQLITE_OK
+
+        previous = self.apsw.authorizer
+        self.apsw.authorizer = authorizer
+        try:
+            for _ in self.apsw.cursor().execute(sql, explain=1):
+                pass
+        except apsw.Error as err:
+            raise QueryError(_message(err)) from err
+        finally:
+            self.apsw.authorizer = previous
+        return found
 
     def close(self) -> None:
         self.apsw.close()
@@ -78,12 +114,18 @@ def _message(err: apsw.Error) -> str:
     return rest if sep and head.endswith("Error") else text
 
 
-def connect(path: str = ":memory:", *, tables: Iterable[str] | None = None) -> Connection:
-    """A connection with every registered table (or only ``tables``) and osquery's SQL functions."""
+def connect(path: str = ":memory:", *, tables: Iterable[str] | None = None, rings: Rings | None = None) -> Connection:
+    """A connection with every registered table (or only ``tables``) and osquery's SQL functions.
+
+    ``rings`` holds the event tables' rows (filled by running sources); without
+    it event tables are empty, as in osqueryi without an events daemon.
+    """
     registry = load_tables()
     raw = apsw.Connection(path)
+    session = Session(rings)
     wanted = registry if tables is None else {n: registry[n] for n in tables}
     for name, spec in wanted.items():
-        raw.create_module(name, TableModule(spec), use_bestindex_object=True, eponymous_only=True, read_only=True)
+        module = TableModule(spec, session)
+        raw.create_module(name, module, use_bestindex_object=True, eponymous_only=True, read_only=True)
     functions.register(raw)
-    return Connection(raw)
+    return Connection(raw, session)

@@ -100,3 +100,40 @@ def _list(out: TextIO, names: Sequence[str], rows: Iterable[Sequence[Any]], head
         out.write("|".join(cell(v) for v in row) + "\n")
         count += 1
     return count
+
+
+class StreamPrinter:
+    """Rows printed one at a time as they arrive (``--follow``, ``tail``), flushed at once.
+
+    json: one object per line; csv: a header then rows; line: blocks; otherwise
+    pipe-separated values under a header printed once (the pretty mode needs all
+    rows to align, which a stream never has).
+    """
+
+    def __init__(self, out: TextIO, mode: str) -> None:
+        self.out = out
+        self.mode = mode
+        self._header_done = False
+        self._csv = csv.writer(out, lineterminator="\n") if mode == "csv" else None
+
+    def __call__(self, names: Sequence[str], row: Sequence[Any]) -> None:
+        out = self.out
+        if self.mode == "json":
+            out.write(json.dumps({n: jsonable(v) for n, v in zip(names, row)}, ensure_ascii=False) + "\n")
+        elif self.mode == "line":
+            if self._header_done:
+                out.write("\n")
+            self._header_done = True
+            width = max((len(n) for n in names), default=0)
+            out.write("".join(f"{n.rjust(width)} = {cell(v)}\n" for n, v in zip(names, row)))
+        elif self._csv is not None:
+            if not self._header_done:
+                self._csv.writerow(names)
+                self._header_done = True
+            self._csv.writerow([cell(v) for v in row])
+        else:
+            if not self._header_done:
+                out.write("|".join(names) + "\n")
+                self._header_done = True
+            out.write("|".join(cell(v) for v in row) + "\n")
+        out.flush()

@@ -69,10 +69,13 @@ class QueryContext:
         table: Table,
         constraints: Iterable[Constraint] = (),
         used: frozenset[str] | None = None,
+        session: Any = None,
     ) -> None:
         self.table = table
         self.constraints = tuple(constraints)
         self._used = used
+        # The connection's runtime state (event rings, stream floors); None outside a connection.
+        self.session = session
 
     def eq(self, column: str) -> list[Any] | None:
         """Values of pushed-down ``=`` / ``IN`` on ``column``, or None when unconstrained.

@@ -32,18 +32,20 @@ _MISSING_REQUIRED_COST = 1e18
 class TableModule:
     """APSW VTModule for one eponymous-only table."""
 
-    def __init__(self, spec: Table) -> None:
+    def __init__(self, spec: Table, session: Any = None) -> None:
         self.spec = spec
+        self.session = session
 
     def Connect(self, connection, modulename, databasename, tablename, *args):
-        return self.spec.create_sql(), VirtualTable(self.spec)
+        return self.spec.create_sql(), VirtualTable(self.spec, self.session)
 
     Create = Connect
 
 
 class VirtualTable:
-    def __init__(self, spec: Table) -> None:
+    def __init__(self, spec: Table, session: Any = None) -> None:
         self.spec = spec
+        self.session = session
         self.names = spec.column_names
         self.integer_columns = frozenset(i for i, c in enumerate(spec.columns) if c.type in INTEGER_TYPES)
         self.pushable = {i: c for i, c in enumerate(spec.columns) if c.pushdown or c.name in ("eid", "time")}
@@ -124,7 +126,7 @@ class Cursor:
             used = frozenset(vt.names[i] for i in plan["u"] if i < len(vt.names))
             if 63 in plan["u"]:
                 used |= frozenset(vt.names[63:])
-        ctx = QueryContext(spec, constraints, used)
+        ctx = QueryContext(spec, constraints, used, vt.session)
         self.names = vt.names
         self.rows = iter(spec.generate(ctx))
         self.rowid = 0

@@ -56,6 +56,9 @@ def test_columns_follow_osquery(name):
     assert ours[: len(theirs)] == [c["name"] for c in theirs], f"{name}: columns differ from osquery's"
     for col in theirs:
         mine = spec.column(col["name"])
+        if col["name"] == "eid":
+            assert mine.type == "INTEGER" and mine.hidden  # ours is an integer so `eid > N` compares numbers
+            continue
         assert mine.type == col["type"], f"{name}.{col['name']}: {mine.type} != osquery's {col['type']}"
         assert mine.required == bool(col.get("required")), f"{name}.{col['name']}: required flag"
         assert mine.hidden == bool(col.get("hidden")), f"{name}.{col['name']}: hidden flag"

@@ -1,0 +1,125 @@
+"""`--follow`: run a query each time its event tables get new rows, printing only new results.
+
+Each run sees the event rows in (floor, ceiling]: the ceiling is the newest
+eid when the run starts and becomes the next run's floor, so every event is
+read once even while more arrive during a run. SQL runs on one worker thread
+that owns the APSW connection; the event loop stays free for the sources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .config import Config
+from .db import Connection, connect
+from .errors import ConfigError
+from .ring import Rings
+from .sources import manager
+
+RowSink = Callable[[Sequence[str], Sequence[Any]], None]
+
+
+class Follower:
+    """Owns the rings, the sources a query needs, and the SQL thread."""
+
+    def __init__(self, config: Config, rings: Rings | None = None) -> None:
+        self.config = config
+        self.rings = rings or Rings(config.rings["capacity"], config.rings["max_age"])
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="streamq-sql")
+        self.conn: Connection | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    async def _sql(self, fn: Callable[[], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def open(self) -> None:
+        manager.declare_stream_tables(self.config)
+        self.conn = await self._sql(lambda: connect(rings=self.rings))
+
+    async def event_tables(self, sql: str) -> list[str]:
+        """The event tables ``sql`` reads (tables some source could fill)."""
+        read = await self._sql(lambda: self.conn.tables_read(sql))
+        fillable = manager.table_sources(self.config)
+        return sorted(t for t in read if t in fillable)
+
+    def start_sources(self, tables: Sequence[str]) -> None:
+        self._tasks = manager.start(manager.build(self.config, self.rings, tables))
+
+    async def follow(
+        self,
+        sql: str,
+        emit: RowSink,
+        *,
+        count: int | None = None,
+        timeout: float | None = None,
+        ready: Callable[[], None] | None = None,
+    ) -> int:
+        """Print new result rows until ``count`` rows or ``timeout`` seconds; return rows emitted."""
+        tables = await self.event_tables(sql)
+        if not tables:
+            fillable = ", ".join(sorted(manager.table_sources(self.config)))
+            raise ConfigError(f"--follow needs a query over an event table ({fillable})")
+        self.start_sources(tables)
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        pending = [False]
+
+        def notify() -> None:
+            # Called by every append, possibly from a source's thread: wake the loop once per batch.
+            if not pending[0]:
+                pending[0] = True
+                loop.call_soon_threadsafe(wake.set)
+
+        rings = [self.rings.ring(t) for t in tables]
+        unsubscribe = [ring.subscribe(notify) for ring in rings]
+        floors = {t: self.rings.ring(t).last_eid for t in tables}
+        deadline = None if timeout is None else time.monotonic() + timeout
+        emitted = 0
+        if ready:
+            ready()
+        try:
+            while count is None or emitted < count:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(wake.wait(), remaining)
+                except TimeoutError:
+                    break
+                wake.clear()
+                pending[0] = False
+                ceilings = {t: self.rings.ring(t).last_eid for t in tables}
+                if ceilings == floors:
+                    continue
+                names, rows = await self._sql(lambda c=ceilings, f=floors: self._window(sql, f, c))
+                floors = ceilings
+                for row in rows:
+                    emit(names, row)
+                    emitted += 1
+                    if count is not None and emitted >= count:
+                        break
+        finally:
+            for undo in unsubscribe:
+                undo()
+        return emitted
+
+    def _window(self, sql: str, floors: dict[str, int], ceilings: dict[str, int]) -> tuple[list[str], list[tuple]]:
+        session = self.conn.session
+        session.floors, session.ceilings = dict(floors), dict(ceilings)
+        try:
+            names, rows = self.conn.execute(sql)
+            return names, list(rows)
+        finally:
+            session.floors, session.ceilings = {}, {}
+
+    async def close(self) -> None:
+        await manager.stop(self._tasks)
+        self._tasks = []
+        if self.conn is not None:
+            conn, self.conn = self.conn, None
+            await self._sql(conn.close)
+        self._executor.shutdown(wait=False)

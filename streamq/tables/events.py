@@ -1,0 +1,228 @@
+"""Event tables: rows live in an EventRing that a source fills; a query reads a slice.
+
+Every event table ends with ``time`` (unix seconds) and a hidden integer
+``eid``. ``eid > X`` / ``eid >= X`` and ``time > T`` / ``time >= T`` are pushed
+down, so reading the newest rows costs O(new rows) whatever the ring holds.
+A continuous reader (``--follow``, the scheduler) sets ``session.floors[table]``
+to see only rows newer than its cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from ..schema import BIGINT, INTEGER, TEXT, Column, QueryContext, Table, register
+
+_EVENT_TAIL = ("time", "eid")
+
+
+def event_columns(columns: Iterable[Column]) -> tuple[Column, ...]:
+    """The table's own columns, with ``time`` and ``eid`` put in place if the spec lacks them."""
+    cols = list(columns)
+    names = {c.name for c in cols}
+    if "time" not in names:
+        cols.append(Column("time", BIGINT, "When the event was received, unix seconds.", additional=True))
+    if "eid" not in names:
+        cols.append(Column("eid", INTEGER, "Event id: increases by one per event of this table.", hidden=True))
+    return tuple(cols)
+
+
+def _bounds(ctx: QueryContext, table: str) -> tuple[int, float | None]:
+    """Lowest eid to skip up to, and the earliest time, from pushed-down constraints."""
+    after = 0
+    session = ctx.session
+    if session is not None:
+        after = session.floors.get(table, 0)
+    min_time: float | None = None
+    for c in ctx.ops("eid"):
+        if isinstance(c.value, (int, float)):
+            if c.op == ">":
+                after = max(after, int(c.value))
+            elif c.op == ">=" or c.op == "=":
+                after = max(after, int(c.value) - 1)
+    for c in ctx.ops("time"):
+        if isinstance(c.value, (int, float)):
+            bound = c.value + 1 if c.op == ">" else c.value if c.op in (">=", "=") else None
+            if bound is not None:
+                min_time = bound if min_time is None else max(min_time, bound)
+    return after, min_time
+
+
+def make_event_table(name: str, description: str, columns: Iterable[Column], *, examples: Iterable[str] = ()) -> Table:
+    """Declare and register a ring-backed event table."""
+    cols = event_columns(columns)
+    names = [c.name for c in cols]
+    time_index = names.index("time")
+    eid_index = names.index("eid")
+    data_names = [n for n in names if n not in _EVENT_TAIL]
+
+    def gen_events(ctx: QueryContext) -> Iterator[tuple]:
+        session = ctx.session
+        ring = session.rings.get(name) if session is not None else None
+        if ring is None:
+            return
+        after, min_time = _bounds(ctx, name)
+        ceiling = session.ceilings.get(name)
+        limit = None if ceiling is None else max(0, ceiling - after)
+        width = len(names)
+        for eid, when, row in ring.since(after, min_time=min_time, limit=limit):
+            if ceiling is not None and eid > ceiling:
+                break
+            values = [row.get(n) for n in data_names] if isinstance(row, dict) else list(row)
+            out = [None] * width
+            j = 0
+            for i in range(width):
+                if i == time_index:
+                    out[i] = int(when)
+                elif i == eid_index:
+                    out[i] = eid
+                else:
+                    out[i] = values[j]
+                    j += 1
+            yield tuple(out)
+
+    spec = Table(
+        name=name,
+        description=description,
+        columns=cols,
+        generate=gen_events,
+        examples=tuple(examples) or (f"SELECT * FROM {name} WHERE time > strftime('%s', 'now') - 60",),
+        cost=10_000,
+        module=__name__,
+    )
+    return register(spec)
+
+
+def event_row(table: Table, row: dict) -> tuple:
+    """A source's dict as the tuple a ring stores (data columns only, in spec order)."""
+    return tuple(row.get(c.name) for c in table.columns if c.name not in _EVENT_TAIL)
+
+
+_ACTION = Column("action", TEXT, "What happened: fork, exec or exit.")
+
+PROCESS_EVENTS = make_event_table(
+    "process_events",
+    "Process starts, executions and exits, from the kernel's proc connector (or /proc polling without it).",
+    [
+        Column("pid", BIGINT, "Process ID."),
+        Column("path", TEXT, "Executable path, read from /proc at exec."),
+        Column("mode", TEXT, "Permission bits of the executable, octal."),
+        Column("cmdline", TEXT, "Command line, arguments joined by spaces."),
+        Column("cmdline_size", BIGINT, "Length of the command line in bytes.", hidden=True),
+        Column("env", TEXT, "Environment at exec; not collected (always NULL).", hidden=True),
+        Column("env_count", BIGINT, "Number of environment variables; not collected.", hidden=True),
+        Column("env_size", BIGINT, "Size of the environment; not collected.", hidden=True),
+        Column("cwd", TEXT, "Working directory at exec."),
+        Column("auid", BIGINT, "Audit (login) user ID."),
+        Column("uid", BIGINT, "Real user ID."),
+        Column("euid", BIGINT, "Effective user ID."),
+        Column("gid", BIGINT, "Real group ID."),
+        Column("egid", BIGINT, "Effective group ID."),
+        Column("owner_uid", BIGINT, "Owner of the executable."),
+        Column("owner_gid", BIGINT, "Group of the executable."),
+        Column("atime", BIGINT, "Executable access time."),
+        Column("mtime", BIGINT, "Executable modification time."),
+        Column("ctime", BIGINT, "Executable status change time."),
+        Column("btime", BIGINT, "Executable birth time, where known."),
+        Column("overflows", TEXT, "Receive-buffer overflows seen before this event, if any.", hidden=True),
+        Column("parent", BIGINT, "Parent process ID."),
+        Column("time", BIGINT, "When the event was received, unix seconds.", additional=True),
+        Column("uptime", BIGINT, "Host uptime in seconds at the event."),
+        Column("eid", INTEGER, "Event id: increases by one per event of this table.", hidden=True),
+        Column("fsuid", BIGINT, "Filesystem user ID."),
+        Column("suid", BIGINT, "Saved user ID."),
+        Column("fsgid", BIGINT, "Filesystem group ID."),
+        Column("sgid", BIGINT, "Saved group ID."),
+        Column("syscall", TEXT, "The system call: fork, execve or exit."),
+        _ACTION,
+        Column("exit_code", INTEGER, "Exit status at exit (the signal number + 128 when killed)."),
+    ],
+    examples=("SELECT pid, path, cmdline FROM process_events WHERE action = 'exec'",),
+)
+
+FILE_EVENTS = make_event_table(
+    "file_events",
+    "Changes to watched files and directories, from inotify.",
+    [
+        Column("target_path", TEXT, "Path of the file that changed."),
+        Column("category", TEXT, "The configured watch (pattern) that matched."),
+        Column("action", TEXT, "CREATED, UPDATED, DELETED, MOVED_FROM, MOVED_TO or ATTRIBUTES_MODIFIED."),
+        Column("transaction_id", BIGINT, "Pairs MOVED_FROM with its MOVED_TO (inotify cookie), else 0."),
+        Column("inode", BIGINT, "Inode of the file after the change."),
+        Column("uid", BIGINT, "Owner user ID."),
+        Column("gid", BIGINT, "Owner group ID."),
+        Column("mode", TEXT, "Permission bits, octal."),
+        Column("size", BIGINT, "Size in bytes."),
+        Column("atime", BIGINT, "Access time."),
+        Column("mtime", BIGINT, "Modification time."),
+        Column("ctime", BIGINT, "Status change time."),
+        Column("md5", TEXT, "MD5 of the content, when hashing is on."),
+        Column("sha1", TEXT, "SHA-1 of the content, when hashing is on."),
+        Column("sha256", TEXT, "SHA-256 of the content, when hashing is on."),
+        Column("hashed", INTEGER, "1 if hashed, 0 if not asked, -1 if it failed or was too big."),
+        Column("time", BIGINT, "When the event was received, unix seconds.", additional=True),
+        Column("eid", INTEGER, "Event id: increases by one per event of this table.", hidden=True),
+    ],
+    examples=("SELECT target_path, action FROM file_events",),
+)
+
+SOCKET_EVENTS = make_event_table(
+    "socket_events",
+    "Sockets that started listening, connected, were accepted or closed, from sock_diag polling.",
+    [
+        Column("action", TEXT, "listen, connect, accept or close."),
+        Column("pid", BIGINT, "Process holding the socket, when found."),
+        Column("path", TEXT, "Executable of that process, or the socket path for unix sockets."),
+        Column("fd", TEXT, "File descriptor number in that process."),
+        Column("auid", BIGINT, "Audit user ID; not available from sock_diag (NULL)."),
+        Column("family", INTEGER, "Address family: 2 (IPv4), 10 (IPv6), 1 (unix)."),
+        Column("protocol", INTEGER, "IP protocol: 6 (TCP), 17 (UDP).", hidden=True),
+        Column("local_address", TEXT, "Local address."),
+        Column("remote_address", TEXT, "Remote address."),
+        Column("local_port", INTEGER, "Local port."),
+        Column("remote_port", INTEGER, "Remote port."),
+        Column("socket", TEXT, "Socket inode number.", hidden=True),
+        Column("time", BIGINT, "When the change was seen, unix seconds.", additional=True),
+        Column("uptime", BIGINT, "Host uptime in seconds at the event."),
+        Column("eid", INTEGER, "Event id: increases by one per event of this table.", hidden=True),
+        Column("success", INTEGER, "1: the socket operation succeeded.", hidden=True),
+        Column("status", TEXT, "TCP state after the change (LISTEN, ESTABLISHED, CLOSE...)."),
+        Column("uid", BIGINT, "User owning the socket."),
+    ],
+    examples=("SELECT action, pid, local_port FROM socket_events WHERE action = 'listen'",),
+)
+
+NETWORK_EVENTS = make_event_table(
+    "network_events",
+    "Links, addresses and routes added, removed or changing state, from rtnetlink.",
+    [
+        Column("action", TEXT, "link_added, link_removed, link_up, link_down, address_added, ..."),
+        Column("interface", TEXT, "Interface name."),
+        Column("address", TEXT, "Address added or removed."),
+        Column("mask", TEXT, "Netmask of that address."),
+        Column("gateway", TEXT, "Route gateway."),
+        Column("destination", TEXT, "Route destination."),
+        Column("family", INTEGER, "Address family: 2 (IPv4), 10 (IPv6), 0 for links."),
+    ],
+    examples=("SELECT action, interface, address FROM network_events",),
+)
+
+HARDWARE_EVENTS = make_event_table(
+    "hardware_events",
+    "Devices added, removed or changed, from the kernel's uevent netlink socket.",
+    [
+        Column("action", TEXT, "add, remove, change, bind, unbind, ..."),
+        Column("path", TEXT, "Device path in /sys."),
+        Column("type", TEXT, "Device type or subsystem."),
+        Column("driver", TEXT, "Driver bound to the device."),
+        Column("vendor", TEXT, "Vendor name."),
+        Column("vendor_id", TEXT, "Vendor ID."),
+        Column("model", TEXT, "Model name."),
+        Column("model_id", TEXT, "Model ID."),
+        Column("serial", TEXT, "Serial number."),
+        Column("revision", TEXT, "Revision."),
+        Column("time", BIGINT, "When the event was received, unix seconds.", additional=True),
+        Column("eid", INTEGER, "Event id: increases by one per event of this table.", hidden=True),
+    ],
+    examples=("SELECT action, path FROM hardware_events",),
+)
