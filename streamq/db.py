@@ -52,15 +52,20 @@ class Connection:
     def execute(self, sql: str, params: Params = None) -> tuple[list[str], Iterator[tuple]]:
         """Run ``sql``; return the column names and an iterator over row tuples."""
         cursor = self.apsw.cursor()
+        names: list[str] = []
+
+        def capture_names(cur: apsw.Cursor, statement: str, bindings: object) -> bool:
+            # The names are only known while the statement is prepared; a query with no
+            # rows completes inside execute() and would leave none to ask for afterwards.
+            names[:] = [d[0] for d in cur.get_description()]
+            return True
+
+        cursor.exec_trace = capture_names
         try:
             rows = cursor.execute(sql, params)
-            try:
-                names = [d[0] for d in cursor.get_description()]
-            except apsw.ExecutionCompleteError:
-                names = []
-            return names, _wrap_errors(rows)
         except apsw.Error as err:
             raise QueryError(_message(err)) from err
+        return names, _wrap_errors(rows)
 
     def query(self, sql: str, params: Params = None) -> list[dict[str, Any]]:
         """Run ``sql`` and return every row as a dict keyed by column name."""
