@@ -1,0 +1,407 @@
+"""File-system tables: file, hash and suid_bin.
+
+``file`` and ``hash`` answer osquery's way: ``path = X`` describes X itself,
+``directory = D`` the entries of D (not D, not recursive), and LIKE on either
+column is an osquery path pattern (:mod:`streamq.globbing`). A path that does
+not exist or cannot be read gives no row, never an error.
+
+Like osquery, a symlink's row says ``symlink = 1`` and names its target, while
+the other columns describe what it points to (``stat``); a dangling link falls
+back to the link itself (``lstat``) and has type ``symlink``. ``btime`` comes
+from statx(2) where the file system records it (osquery leaves it 0 on Linux).
+
+``pid_with_namespace = N`` reads the paths through ``/proc/N/root``, the
+process's view of the mount namespace, and reports them as it names them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import stat
+import sys
+from collections.abc import Iterator
+
+from .. import globbing, procfs
+from ..schema import BIGINT, INTEGER, TEXT, Column, table
+from ..text import decode, fsdecode
+
+_TYPES = {
+    stat.S_IFREG: "regular",
+    stat.S_IFDIR: "directory",
+    stat.S_IFLNK: "symlink",
+    stat.S_IFCHR: "character",
+    stat.S_IFBLK: "block",
+    stat.S_IFIFO: "fifo",
+    stat.S_IFSOCK: "socket",
+}
+_DIGESTS = ("md5", "sha1", "sha256")
+_CHUNK = 1 << 20
+
+# osquery's suid_bin roots (all recursive), plus /usr/libexec and /opt; /usr/lib only to depth 3,
+# where distributions keep their setuid helpers (ssh-keysign, dbus-daemon-launch-helper,
+# utempter), because its full tree is ~75k files and would cost most of a second.
+SUID_ROOTS = (
+    ("/bin", None),
+    ("/sbin", None),
+    ("/usr/bin", None),
+    ("/usr/sbin", None),
+    ("/usr/local/bin", None),
+    ("/usr/local/sbin", None),
+    ("/usr/libexec", None),
+    ("/usr/lib", 3),
+    ("/opt", None),
+    ("/tmp", None),
+)
+
+_NAMESPACE_COLUMNS = [
+    Column(
+        "pid_with_namespace",
+        INTEGER,
+        "Read the paths inside this process's mount namespace (through /proc/<pid>/root).",
+        hidden=True,
+        additional=True,
+    ),
+    Column("mount_namespace_id", TEXT, "Inode of the mount namespace the paths were read in.", hidden=True),
+]
+
+
+@table(
+    "file",
+    "Attributes of files and directories, named by path or listed from a directory.",
+    [
+        Column(
+            "path",
+            TEXT,
+            "Absolute path of the file; LIKE takes osquery's % and %% patterns.",
+            required=True,
+            index=True,
+        ),
+        Column("directory", TEXT, "Directory that holds the file; = lists its entries.", required=True),
+        Column("filename", TEXT, "Last component of the path."),
+        Column("inode", BIGINT, "Inode number."),
+        Column("uid", BIGINT, "Owning user ID."),
+        Column("gid", BIGINT, "Owning group ID."),
+        Column("mode", TEXT, "Permission bits as four octal digits, e.g. 0644."),
+        Column("device", BIGINT, "Device number a character or block special file stands for (st_rdev), else 0."),
+        Column("size", BIGINT, "Size in bytes."),
+        Column("block_size", INTEGER, "Preferred I/O block size in bytes."),
+        Column("atime", BIGINT, "Last access time, unix seconds."),
+        Column("mtime", BIGINT, "Last modification time, unix seconds."),
+        Column("ctime", BIGINT, "Last status change time, unix seconds."),
+        Column("btime", BIGINT, "Creation (birth) time, unix seconds, where the file system records it."),
+        Column("hard_links", INTEGER, "Number of hard links."),
+        Column("symlink", INTEGER, "1 if the path itself is a symbolic link, else 0."),
+        Column("type", TEXT, "regular, directory, symlink (dangling), character, block, fifo or socket."),
+        Column("symlink_target_path", TEXT, "Where the symbolic link points, as stored in the link."),
+        *_NAMESPACE_COLUMNS,
+    ],
+    examples=(
+        "SELECT path, mode, size, type FROM file WHERE path IN ('/etc/passwd', '/etc/hostname')",
+        "SELECT path, uid, gid, mode, type FROM file WHERE directory = '/dev/'",
+    ),
+    cost=100,
+)
+def gen_file(ctx):
+    birth = _birth_time_reader() if ctx.used("btime") else None
+    for pid, root, ns in _namespaces(ctx):
+        for path, directory in _targets(ctx, root):
+            row = _file_row(path, directory, root, birth)
+            if row is not None:
+                row["pid_with_namespace"], row["mount_namespace_id"] = pid, ns
+                yield row
+
+
+@table(
+    "hash",
+    "MD5, SHA-1 and SHA-256 digests of regular files, named by path or listed from a directory.",
+    [
+        Column("path", TEXT, "Path of the file; LIKE takes osquery's % and %% patterns.", required=True, index=True),
+        Column("directory", TEXT, "Directory that holds the file; = hashes its regular files.", required=True),
+        Column("md5", TEXT, "MD5 digest, lowercase hex; NULL if the file cannot be read."),
+        Column("sha1", TEXT, "SHA-1 digest, lowercase hex; NULL if the file cannot be read."),
+        Column("sha256", TEXT, "SHA-256 digest, lowercase hex; NULL if the file cannot be read."),
+        *_NAMESPACE_COLUMNS,
+    ],
+    examples=("SELECT path, sha256 FROM hash WHERE path = '/etc/passwd'",),
+    cost=100,
+)
+def gen_hash(ctx):
+    wanted = [name for name in _DIGESTS if ctx.used(name)]
+    for pid, root, ns in _namespaces(ctx):
+        for path, directory in _targets(ctx, root):
+            fs = globbing.fs_path(path, root)
+            try:
+                if not stat.S_ISREG(os.stat(fs).st_mode):
+                    continue  # osquery hashes regular files only (symlinks followed)
+            except OSError:
+                continue
+            row = {"path": path, "directory": directory, "pid_with_namespace": pid, "mount_namespace_id": ns}
+            row.update(_digests(fs, wanted))
+            yield row
+
+
+@table(
+    "suid_bin",
+    "Regular files with the setuid or setgid bit under the usual program directories.",
+    [
+        Column("path", TEXT, "Path of the setuid/setgid file."),
+        Column("username", TEXT, "Name of the owning user (the uid as text when it has no name)."),
+        Column("groupname", TEXT, "Name of the owning group (the gid as text when it has no name)."),
+        Column("permissions", TEXT, "S if setuid, G if setgid, SG if both."),
+        Column(
+            "pid_with_namespace",
+            INTEGER,
+            "Scan inside this process's mount namespace (through /proc/<pid>/root).",
+            hidden=True,
+            additional=True,
+        ),
+    ],
+    examples=("SELECT * FROM suid_bin",),
+    cost=50,
+)
+def gen_suid_bin(ctx):
+    names = _IdNames()
+    for pid, root, _ns in _namespaces(ctx):
+        for path, st in _suid_files(root):
+            yield {
+                "path": path,
+                "username": names.user(st.st_uid),
+                "groupname": names.group(st.st_gid),
+                "permissions": ("S" if st.st_mode & stat.S_ISUID else "") + ("G" if st.st_mode & stat.S_ISGID else ""),
+                "pid_with_namespace": pid,
+            }
+
+
+# --- shared by file and hash ---------------------------------------------------------------
+
+
+def _namespaces(ctx) -> Iterator[tuple[int | None, bytes, str | None]]:
+    """(pid, path prefix, mount namespace inode) for each pid_with_namespace, or the host's own view."""
+    pids = ctx.eq("pid_with_namespace")
+    if pids is None:
+        yield None, b"", None
+        return
+    for pid in pids:
+        if not isinstance(pid, int) or pid <= 0:
+            continue
+        ns = procfs.namespace_inode(pid, "mnt")
+        if ns is not None:  # no such process (or no right to see it): no rows
+            yield pid, f"/proc/{pid}/root".encode(), ns
+
+
+def _targets(ctx, root: bytes) -> Iterator[tuple[str, str]]:
+    """(path, directory) text pairs the constraints name, each at most once.
+
+    Path constraints win when both columns are constrained: SQLite ANDs them
+    and re-checks every row, so listing directories as well would be waste.
+    """
+    paths = [p for p in ctx.eq("path") or () if isinstance(p, str)]
+    path_likes = ctx.like("path")
+    if ctx.eq("path") is not None or path_likes:
+        given_dirs = [d for d in ctx.eq("directory") or () if isinstance(d, str)]
+        # Lazy, so `path LIKE '/%%' LIMIT 10` stops walking after ten rows.
+        expanded = (p for pattern in path_likes for p in globbing.expand(pattern, root=root))
+        seen = set()
+        for path in itertools.chain(paths, expanded):
+            if path and path not in seen:
+                seen.add(path)
+                yield path, _parent(path, given_dirs)
+        return
+    directories = [d for d in ctx.eq("directory") or () if isinstance(d, str)]
+    expanded = (d for pattern in ctx.like("directory") for d in globbing.expand(pattern, root=root, dirs_only=True))
+    seen = set()
+    for directory in itertools.chain(directories, expanded):
+        if directory in seen:
+            continue
+        seen.add(directory)
+        for name in _list_dir(globbing.fs_path(directory, root)):
+            yield globbing.join(directory, name), directory
+
+
+def _list_dir(path: bytes) -> list[str]:
+    try:
+        return [decode(name) for name in os.listdir(path)]
+    except OSError:
+        return []  # missing, not a directory, or unreadable: no rows
+
+
+def _normalise(path: str) -> str:
+    while "//" in path:
+        path = path.replace("//", "/")
+    return path.rstrip("/") or path[:1]
+
+
+def _parent(path: str, given_dirs: list[str]) -> str:
+    """The directory column for ``path``: its parent, spelled as the query spelled it if it did."""
+    norm = _normalise(path)
+    parent = norm.rsplit("/", 1)[0] if "/" in norm else ""
+    parent = parent or ("/" if norm.startswith("/") else "")
+    for given in given_dirs:
+        if _normalise(given) == parent:
+            return given
+    return parent
+
+
+def _file_row(path: str, directory: str, root: bytes, birth) -> dict | None:
+    fs = globbing.fs_path(path, root)
+    try:
+        lst = os.lstat(fs)
+    except OSError:
+        return None
+    is_link = stat.S_ISLNK(lst.st_mode)
+    st = lst
+    target = None
+    if is_link:
+        try:
+            target = fsdecode(os.readlink(fs))
+        except OSError:
+            pass
+        try:
+            st = os.stat(fs)
+        except OSError:
+            pass  # dangling (or a loop): describe the link itself
+    norm = _normalise(path)
+    return {
+        "path": path,
+        "directory": directory,
+        "filename": norm.rsplit("/", 1)[-1] or norm,
+        "inode": st.st_ino,
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+        "mode": f"{stat.S_IMODE(st.st_mode):04o}",
+        "device": st.st_rdev,
+        "size": st.st_size,
+        "block_size": st.st_blksize,
+        "atime": int(st.st_atime),
+        "mtime": int(st.st_mtime),
+        "ctime": int(st.st_ctime),
+        "btime": birth(fs, st) if birth is not None else None,
+        "hard_links": st.st_nlink,
+        "symlink": 1 if is_link else 0,
+        "type": _TYPES.get(stat.S_IFMT(st.st_mode)),
+        "symlink_target_path": target,
+    }
+
+
+def _birth_time_reader():
+    """A function (path, stat) -> birth time or None: st_birthtime where Python has it, else statx(2)."""
+    if hasattr(os.stat_result, "st_birthtime"):
+        return lambda fs, st: int(st.st_birthtime)
+    return _StatxBirth().birth_time
+
+
+class _StatxBirth:
+    """Birth time through glibc's statx(3) (Python 3.11's os has no statx); None where unsupported."""
+
+    _BTIME = 0x800  # STATX_BTIME
+    _AT_FDCWD = -100
+    _AT_SYMLINK_NOFOLLOW = 0x100
+
+    def __init__(self) -> None:
+        import ctypes
+
+        self._buf = ctypes.create_string_buffer(256)  # sizeof(struct statx)
+        try:
+            self._statx = ctypes.CDLL(None, use_errno=True).statx
+        except (AttributeError, OSError):
+            self._statx = None
+
+    def birth_time(self, path: bytes, st: os.stat_result) -> int | None:
+        if self._statx is None:
+            return None
+        # Same view as the other columns: follow the link, or describe it when it dangles.
+        flags = self._AT_SYMLINK_NOFOLLOW if stat.S_ISLNK(st.st_mode) else 0
+        if self._statx(self._AT_FDCWD, path, flags, self._BTIME, self._buf) != 0:
+            return None
+        mask, btime = int.from_bytes(self._buf.raw[0:4], sys.byteorder), self._buf.raw[80:88]
+        return int.from_bytes(btime, sys.byteorder, signed=True) if mask & self._BTIME else None
+
+
+def _digests(path: bytes, wanted: list[str]) -> dict[str, str | None]:
+    """Hex digests of the file at ``path`` for the ``wanted`` algorithms, read once in 1 MiB chunks."""
+    if not wanted:
+        return {}
+    import hashlib
+
+    hashers = [hashlib.new(name) for name in wanted]
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    try:
+        with open(path, "rb", buffering=0) as f:
+            while n := f.readinto(buf):
+                for h in hashers:
+                    h.update(view[:n])
+    except OSError:
+        return dict.fromkeys(wanted)  # unreadable: the file is there, its digests are unknown
+    return {name: h.hexdigest() for name, h in zip(wanted, hashers)}
+
+
+# --- suid_bin ------------------------------------------------------------------------------
+
+
+def _suid_files(root: bytes) -> Iterator[tuple[str, os.stat_result]]:
+    """Setuid/setgid regular files below each search root, like ``find ROOT -xdev -perm /6000 -type f``.
+
+    A root that is a symlink (/bin -> usr/bin on merged-/usr systems) is
+    skipped, as find skips it, so no binary is listed twice; symlinks below a
+    root are never followed.
+    """
+    for top, max_depth in SUID_ROOTS:
+        top_fs = root + top.encode()
+        try:
+            top_st = os.lstat(top_fs)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(top_st.st_mode):
+            continue
+        stack = [(top_fs, 1)]
+        while stack:
+            directory, depth = stack.pop()
+            try:
+                it = os.scandir(directory)
+            except OSError:
+                continue
+            with it:
+                for entry in it:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            deeper = max_depth is None or depth < max_depth
+                            if deeper and entry.stat(follow_symlinks=False).st_dev == top_st.st_dev:
+                                stack.append((entry.path, depth + 1))  # -xdev: stay on the root's file system
+                            continue
+                        if not entry.is_file(follow_symlinks=False):
+                            continue
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                        yield decode(entry.path[len(root) :]), st
+
+
+class _IdNames:
+    """uid/gid -> name, looked up once per query; osquery shows the number when there is no name."""
+
+    def __init__(self) -> None:
+        self._users: dict[int, str] = {}
+        self._groups: dict[int, str] = {}
+
+    def user(self, uid: int) -> str:
+        if uid not in self._users:
+            import pwd
+
+            try:
+                self._users[uid] = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                self._users[uid] = str(uid)
+        return self._users[uid]
+
+    def group(self, gid: int) -> str:
+        if gid not in self._groups:
+            import grp
+
+            try:
+                self._groups[gid] = grp.getgrgid(gid).gr_name
+            except KeyError:
+                self._groups[gid] = str(gid)
+        return self._groups[gid]
