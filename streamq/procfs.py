@@ -209,3 +209,21 @@ def namespace_inode(pid: int | str, kind: str, root: str = PROC) -> str | None:
     if link is None:
         return None
     return link[link.find("[") + 1 : -1] if "[" in link else link
+
+
+def read_once(path: str | bytes, size: int = 65536) -> bytes:
+    """The whole content of a /proc file that the kernel hands out in one read when
+    the buffer is big enough (cmdline, environ, single-record files like cgroup), so a
+    short read is the end: this saves :func:`read`'s extra, empty read. Not for
+    multi-record files (maps, /proc/net/*), which come a page at a time."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, size)
+        if len(data) < size:
+            return data
+        chunks = [data]
+        while chunk := os.read(fd, 131072):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

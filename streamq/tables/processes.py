@@ -1,17 +1,27 @@
-"""processes: every running process, read from /proc.
+"""Per-process tables: processes, process_open_files, process_envs,
+process_memory_map and process_namespaces, all read from /proc.
 
 Only the files the query's columns need are read (``ctx.used``): ``SELECT pid,
-name`` reads one file per process, ``SELECT *`` eight. A process that exits
-mid-scan loses its row, never the query.
+name`` reads one small file per process, ``SELECT *`` eight. Every table takes
+``WHERE pid = ...`` / ``IN (...)`` without scanning /proc. A process that exits
+mid-scan, or whose files this user may not read, loses its rows, never the query.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
+
 from .. import procfs
 from ..errors import ProcessGone
 from ..schema import BIGINT, INTEGER, TEXT, Column, table
+from ..text import decode, fsdecode
 
-# Which /proc files feed which columns.
+# Which /proc files feed which columns of `processes`.
+_STAT_COLUMNS = (
+    "state", "resident_size", "total_size", "user_time", "system_time",
+    "start_time", "parent", "pgroup", "threads", "nice",
+)  # fmt: skip
 _STATUS_COLUMNS = ("uid", "gid", "euid", "egid", "suid", "sgid")
 _IO_COLUMNS = ("disk_bytes_read", "disk_bytes_written")
 
@@ -55,81 +65,274 @@ _IO_COLUMNS = ("disk_bytes_read", "disk_bytes_written")
     cost=1000,
 )
 def gen_processes(ctx):
-    want = {name for name in _ALL_COLUMNS if ctx.used(name)}
-    boot = procfs.boot_time() if "start_time" in want else 0
-    hz = procfs.clock_ticks()
-    page = procfs.page_size()
-    pids = ctx.eq("pid")
-    for pid in pids if pids is not None else procfs.pids():
-        if not isinstance(pid, int):
-            continue
+    read_row = _row_reader(ctx.used)
+    for pid in _pids(ctx):
         try:
-            yield _process_row(pid, want, boot, hz, page)
+            yield read_row(pid)
         except ProcessGone:
             continue  # exited between listing /proc and reading it
 
 
-_ALL_COLUMNS = (
-    "pid name path cmdline state cwd root uid gid euid egid suid sgid on_disk wired_size resident_size "
-    "total_size user_time system_time disk_bytes_read disk_bytes_written start_time parent pgroup threads "
-    "nice cgroup_path"
-).split()
+def _pids(ctx) -> list[int]:
+    """The pids a query asks for (pushed-down ``=`` / ``IN``), else every process.
+
+    A pushed-down value may name a thread (its /proc/<tid> exists but is not
+    listed); it is dropped so that ``WHERE pid = N`` agrees with a full scan.
+    """
+    values = ctx.eq("pid")
+    if values is None:
+        return procfs.pids()
+    pids = []
+    for value in values:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, int) and value > 0 and _is_thread_group_leader(value):
+            pids.append(value)
+    return pids
 
 
-def _process_row(pid: int, want: set[str], boot: int, hz: int, page: int) -> dict:
-    base = f"/proc/{pid}"
-    st = procfs.stat_of(pid)  # the one file every row needs; its absence means the process is gone
-    row = {
-        "pid": pid,
-        "name": st.name,
-        "state": st.state,
-        "parent": st.ppid,
-        "pgroup": st.pgrp,
-        "threads": st.threads,
-        "nice": st.nice,
-        "wired_size": 0,
-        "resident_size": st.rss_pages * page,
-        "total_size": st.vsize,
-        "user_time": st.utime * 1000 // hz,
-        "system_time": st.stime * 1000 // hz,
-        "start_time": boot + st.starttime // hz if boot else None,
-    }
-    if "path" in want or "on_disk" in want:
-        path = procfs.readlink_or_none(f"{base}/exe")
-        row["on_disk"] = -1
-        if path is not None:
-            deleted = path.endswith(" (deleted)")
-            row["on_disk"] = 0 if deleted else 1
-            path = path[:-10] if deleted else path
-        row["path"] = path
-    if "cmdline" in want:
-        data = procfs.read_or_none(f"{base}/cmdline")
-        row["cmdline"] = procfs.parse_cmdline(data) if data is not None else None
-    if "cwd" in want:
-        row["cwd"] = procfs.readlink_or_none(f"{base}/cwd")
-    if "root" in want:
-        row["root"] = procfs.readlink_or_none(f"{base}/root")
-    if want.intersection(_STATUS_COLUMNS):
+def _is_thread_group_leader(pid: int) -> bool:
+    try:
+        data = procfs.read_small(f"/proc/{pid}/status")
+    except OSError:
+        return False
+    start = data.find(b"\nTgid:")
+    return start >= 0 and int(data[start + 6 : data.index(b"\n", start + 1)]) == pid
+
+
+def _row_reader(used: Callable[[str], bool]) -> Callable[[int], tuple]:
+    """A function pid -> row tuple that reads only what the used columns need.
+
+    This is the hot path of ``SELECT * FROM processes`` (1,000 processes in about
+    the time of a plain Python scan of the same files), hence the closure over
+    plain booleans and the row built as a tuple in column order.
+    """
+    need_stat = any(used(c) for c in _STAT_COLUMNS)
+    need_exe = used("path") or used("on_disk")
+    need_cmdline, need_cwd, need_root = used("cmdline"), used("cwd"), used("root")
+    need_status = any(used(c) for c in _STATUS_COLUMNS)
+    need_io = any(used(c) for c in _IO_COLUMNS)
+    need_cgroup = used("cgroup_path")
+    boot = procfs.boot_time() if used("start_time") else 0
+    hz = procfs.clock_ticks()
+    page = procfs.page_size()
+    read_small, read_once, link = procfs.read_small, procfs.read_once, _readlink
+
+    def read_row(pid: int) -> tuple:
+        base = f"/proc/{pid}/"
+        # stat (or, when no stat column is read, the cheaper comm) also proves the process exists.
         try:
-            uids, gids = procfs.parse_status_ids(procfs.read_small(f"{base}/status"))
-        except FileNotFoundError as err:
+            data = read_small(base + "stat" if need_stat else base + "comm")
+        except OSError as err:
             raise ProcessGone(pid) from err
-        except OSError:
-            uids, gids = [], []
-        if len(uids) >= 3 and len(gids) >= 3:
-            row.update(uid=uids[0], euid=uids[1], suid=uids[2], gid=gids[0], egid=gids[1], sgid=gids[2])
-    if want.intersection(_IO_COLUMNS):
-        data = None
-        try:
-            data = procfs.read_small(f"{base}/io")
-        except OSError:
-            pass  # other users' io needs root (ptrace access); the columns stay NULL
-        if data:
-            io = procfs.parse_io(data)
-            row["disk_bytes_read"] = io.get("read_bytes")
-            row["disk_bytes_written"] = io.get("write_bytes")
-    if "cgroup_path" in want:
-        data = procfs.read_or_none(f"{base}/cgroup")
-        row["cgroup_path"] = procfs.parse_cgroup(data) if data else None
-    return row
+        state = parent = pgroup = threads = nice = rss = vsize = utime = stime = start = None
+        if need_stat:
+            rpar = data.rindex(b")")
+            name = decode(data[data.index(b"(") + 1 : rpar])
+            f = data[rpar + 2 :].split()
+            state, parent, pgroup = f[0].decode(), int(f[1]), int(f[2])
+            utime, stime = int(f[11]) * 1000 // hz, int(f[12]) * 1000 // hz
+            nice, threads = int(f[16]), int(f[17])
+            start = boot + int(f[19]) // hz if boot else None
+            vsize, rss = int(f[20]), int(f[21]) * page
+        else:
+            name = decode(data[:-1])
+        path = None
+        on_disk = -1
+        if need_exe:
+            path = link(base + "exe")
+            if path is not None:
+                on_disk = 1
+                if path.endswith(" (deleted)"):
+                    path, on_disk = path[:-10], 0
+        cmdline = None
+        if need_cmdline:
+            try:
+                cmdline = procfs.parse_cmdline(read_once(base + "cmdline"))
+            except OSError:
+                pass
+        ids = (None,) * 6
+        if need_status:
+            try:
+                uids, gids = procfs.parse_status_ids(read_small(base + "status"))
+            except OSError:
+                uids = gids = ()
+            if len(uids) >= 3 and len(gids) >= 3:
+                ids = (uids[0], gids[0], uids[1], gids[1], uids[2], gids[2])
+        read_bytes = written = None
+        if need_io:
+            try:
+                read_bytes, written = _parse_io_bytes(read_small(base + "io"))
+            except OSError:
+                pass  # other users' io needs ptrace access; the columns stay NULL
+        cgroup = None
+        if need_cgroup:
+            try:
+                cgroup = _parse_cgroup(read_once(base + "cgroup"))
+            except OSError:
+                pass
+        return (
+            pid, name, path, cmdline, state,
+            link(base + "cwd") if need_cwd else None,
+            link(base + "root") if need_root else None,
+            *ids, on_disk, 0, rss, vsize, utime, stime, read_bytes, written, start,
+            parent, pgroup, threads, nice, cgroup,
+        )  # fmt: skip
 
+    return read_row
+
+
+def _readlink(path: str) -> str | None:
+    try:
+        target = os.readlink(path)
+    except OSError:
+        return None
+    return target if target.isascii() else fsdecode(target)
+
+
+def _parse_io_bytes(data: bytes) -> tuple[int | None, int | None]:
+    """read_bytes and write_bytes of /proc/<pid>/io, which the kernel prints in a fixed order."""
+    f = data.split()
+    if len(f) >= 12 and f[8] == b"read_bytes:" and f[10] == b"write_bytes:":
+        return int(f[9]), int(f[11])
+    io = procfs.parse_io(data)
+    return io.get("read_bytes"), io.get("write_bytes")
+
+
+def _parse_cgroup(data: bytes) -> str | None:
+    # Pure cgroup v2 hosts have the single line "0::<path>".
+    if data.startswith(b"0::") and data.count(b"\n") == 1:
+        return decode(data[3:-1])
+    return procfs.parse_cgroup(data) if data else None
+
+
+@table(
+    "process_open_files",
+    "Files that processes hold open, one row per file descriptor whose target is a path.",
+    [
+        Column("pid", BIGINT, "Process ID.", index=True),
+        Column("fd", BIGINT, "File descriptor number within the process."),
+        Column("path", TEXT, "Path the descriptor refers to; ends in ' (deleted)' if the file was removed."),
+    ],
+    examples=(
+        "SELECT fd, path FROM process_open_files WHERE pid = 1",
+        "SELECT pid, count(*) FROM process_open_files GROUP BY pid ORDER BY 2 DESC LIMIT 5",
+    ),
+    cost=20000,
+)
+def gen_process_open_files(ctx):
+    for pid in _pids(ctx):
+        fd_dir = f"/proc/{pid}/fd/"
+        try:
+            fds = sorted(int(fd) for fd in os.listdir(fd_dir))
+        except OSError:
+            continue  # gone, or another user's process without root
+        for fd in fds:
+            target = _readlink(f"{fd_dir}{fd}")
+            # Like osquery, leave out sockets, pipes and anon inodes; we keep only real paths
+            # (which also drops namespace handles such as "net:[4026531840]").
+            if target is not None and target.startswith("/"):
+                yield (pid, fd, target)
+
+
+@table(
+    "process_envs",
+    "Environment variables each process started with.",
+    [
+        Column("pid", INTEGER, "Process ID.", index=True),
+        Column("key", TEXT, "Variable name."),
+        Column("value", TEXT, "Variable value; empty if the entry had no '='."),
+    ],
+    examples=(
+        "SELECT key, value FROM process_envs WHERE pid = 1",
+        "SELECT pid, value FROM process_envs WHERE key = 'LD_PRELOAD'",
+    ),
+    cost=30000,
+)
+def gen_process_envs(ctx):
+    for pid in _pids(ctx):
+        try:
+            data = procfs.read_once(f"/proc/{pid}/environ")
+        except OSError:
+            continue  # gone, or not ours to read
+        for key, value in procfs.parse_environ(data):
+            yield (pid, key, value)
+
+
+@table(
+    "process_memory_map",
+    "Memory regions mapped into each process, from /proc/<pid>/maps.",
+    [
+        Column("pid", INTEGER, "Process ID.", index=True),
+        Column("start", TEXT, "Start address of the region, as hex text (0x...)."),
+        Column("end", TEXT, "End address of the region (exclusive), as hex text (0x...)."),
+        Column("permissions", TEXT, "Access flags: r, w, x, then p (private) or s (shared)."),
+        Column("offset", BIGINT, "Offset of the region within the mapped file, in bytes."),
+        Column("device", TEXT, "Device of the mapped file as major:minor in hex."),
+        Column("inode", INTEGER, "Inode of the mapped file; 0 for anonymous memory."),
+        Column("path", TEXT, "Mapped file, or a name like [heap] or [stack]; NULL for anonymous memory."),
+        Column("pseudo", INTEGER, "1 for named regions without a file ([heap], [stack], [vdso]...), else 0."),
+    ],
+    examples=(
+        "SELECT start, end, permissions, path FROM process_memory_map WHERE pid = 1",
+        "SELECT DISTINCT path FROM process_memory_map WHERE pid = 1 AND path LIKE '%.so%'",
+    ),
+    cost=100000,
+)
+def gen_process_memory_map(ctx):
+    for pid in _pids(ctx):
+        try:
+            data = procfs.read(f"/proc/{pid}/maps")
+        except OSError:
+            continue
+        for region in parse_maps(data):
+            yield (pid, *region)
+
+
+def parse_maps(data: bytes) -> Iterator[tuple]:
+    """Lines of /proc/<pid>/maps as (start, end, permissions, offset, device, inode, path, pseudo)."""
+    for line in data.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) < 5:
+            continue
+        start, sep, end = parts[0].partition(b"-")
+        try:
+            offset, inode = int(parts[2], 16), int(parts[4])
+        except ValueError:
+            continue
+        if not sep:
+            continue
+        path = decode(parts[5]) if len(parts) > 5 else None
+        yield (
+            "0x" + start.decode(),
+            "0x" + end.decode(),
+            parts[1].decode(),
+            offset,
+            parts[3].decode(),
+            inode,
+            path,
+            1 if inode == 0 and path else 0,
+        )
+
+
+_NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts")
+
+
+@table(
+    "process_namespaces",
+    "The namespaces each process lives in, as namespace inode numbers.",
+    [
+        Column("pid", INTEGER, "Process ID.", index=True),
+        *(Column(f"{kind}_namespace", TEXT, f"Inode number of the {kind} namespace.") for kind in _NAMESPACES),
+    ],
+    examples=(
+        "SELECT * FROM process_namespaces WHERE pid = 1",
+        "SELECT net_namespace, count(*) FROM process_namespaces GROUP BY net_namespace",
+    ),
+    cost=1000,
+)
+def gen_process_namespaces(ctx):
+    for pid in _pids(ctx):
+        inodes = [procfs.namespace_inode(pid, kind) for kind in _NAMESPACES]
+        if any(inodes):  # all missing: the process is gone or hidden from us
+            yield (pid, *inodes)
