@@ -13,9 +13,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# The main job on the embedded default: until the daemon lands, the interactive shell.
+# The main job: the daemon on its embedded default config (no config file needed).
 run: $(VENV)/.installed
-	$(BIN)/streamq shell
+	$(BIN)/streamq run
 
 test: $(VENV)/.installed
 	$(BIN)/ruff format --check streamq tests bench

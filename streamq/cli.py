@@ -34,9 +34,42 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schema", parents=[common], help="show a table's columns")
     s.add_argument("table", metavar="TABLE")
 
+    tl = sub.add_parser(
+        "tail",
+        help="print JSON records from a file, stdin or an MQTT topic as they arrive, optionally through SQL",
+        description=TAIL_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tl.add_argument("source", metavar="SOURCE", help="a file, - for stdin, or mqtt://host:port/topic/filter")
+    tl.add_argument("--sql", metavar="SQL", help="filter and project the records, e.g. SELECT user FROM stream")
+    tl.add_argument("--count", type=_positive_int, metavar="N", help="stop after N output lines")
+    tl.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="stop after this long")
+    tl.add_argument("--from-end", action="store_true", help="a file: skip what it holds now, print only new lines")
+
+    r = sub.add_parser(
+        "run", parents=[common], help="run the daemon: continuous queries to sinks (embedded default without -c)"
+    )
+    r.add_argument("--print-config", action="store_true", help="print the embedded default config and exit")
+    r.add_argument("--check", action="store_true", help="validate the config and exit")
+
     sh = sub.add_parser("shell", parents=[common], help="interactive SQL shell (reads stdin when it is not a terminal)")
     sh.add_argument("--json", dest="mode", action="store_const", const="json", default="pretty")
     return parser
+
+
+TAIL_HELP = """\
+Print JSON records (one JSON object per line) as they arrive, one JSON line per
+record, flushed at once. A file is read from its start, then followed across
+rotation and truncation (like tail -n +1 -F; --from-end: like tail -n 0 -F);
+- reads stdin until it ends; mqtt://host:port/topic/# subscribes (mqtts:// for TLS).
+
+With --sql, records are rows of the table `stream`: the keys of the first record
+and every column the SQL names, untyped, plus `raw` (the record's JSON; other
+keys: json_extract(raw, '$.key')); MQTT adds `topic`. The SQL runs per batch of
+new records. Malformed lines are skipped and counted on stderr at the end.
+
+  streamq tail /var/log/app.jsonl --sql "SELECT user FROM stream WHERE status >= 500"
+"""
 
 
 def _positive_int(text: str) -> int:
@@ -68,9 +101,11 @@ def cmd_query(args: argparse.Namespace) -> int:
     if args.count or args.timeout:
         raise ConfigError("--count and --timeout go with --follow")
     from .db import connect
-    from .sources.manager import declare_stream_tables
 
-    declare_stream_tables(config)
+    if config.sources:
+        from .sources.manager import declare_stream_tables
+
+        declare_stream_tables(config)  # so configured jsonl/mqtt tables exist (empty) for a one-off query
     conn = connect()
     names, rows = conn.execute(args.sql)
     output.write_rows(sys.stdout, args.mode, names, rows)
@@ -98,6 +133,25 @@ def _follow(args: argparse.Namespace, config) -> int:
         return asyncio.run(run())
     except KeyboardInterrupt:
         return 0  # Ctrl-C is how a user ends --follow
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .tail import tail
+
+    def emit(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    run = tail(args.source, emit, sql=args.sql, count=args.count, timeout=args.timeout, from_start=not args.from_end)
+    try:
+        result = asyncio.run(run)
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C is how a user ends a tail
+    if result.skipped:
+        print(f"streamq: skipped {result.skipped} record(s); last: {result.last_skip}", file=sys.stderr)
+    return 0
 
 
 def cmd_tables(args: argparse.Namespace) -> int:
@@ -131,7 +185,35 @@ def cmd_shell(args: argparse.Namespace) -> int:
     return run_shell(mode=args.mode)
 
 
-COMMANDS = {"query": cmd_query, "tables": cmd_tables, "schema": cmd_schema, "shell": cmd_shell}
+def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from .daemon import Daemon, default_config_text, load_config
+
+    if args.print_config:
+        sys.stdout.write(default_config_text())
+        return 0
+    config = load_config(args.config)
+    if args.check:
+        print(f"{config.path}: ok")
+        return 0
+    logging.basicConfig(level=logging.INFO, format="streamq: %(message)s", stream=sys.stderr)
+
+    async def main() -> int:
+        return await Daemon(config).run()
+
+    return asyncio.run(main())
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "query": cmd_query,
+    "tables": cmd_tables,
+    "schema": cmd_schema,
+    "shell": cmd_shell,
+    "tail": cmd_tail,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

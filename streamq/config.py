@@ -8,7 +8,6 @@ documents, so :func:`line_of` finds a key's line by scanning table headers and
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +75,7 @@ def string_list(value: Any) -> list[str]:
 
 def one_of(*choices: str) -> Checker:
     def check(value: Any) -> str:
-        if value not in choices:
+        if isinstance(value, bool) or value not in choices:  # True == 1: not a valid qos
             raise ValueError(f"expected one of {', '.join(map(repr, choices))}, got {value!r}")
         return value
 
@@ -113,6 +112,7 @@ SOURCE_OPTIONS: dict[str, dict[str, tuple[Checker, Any]]] = {
         "enabled": (BOOL, True),
         "mode": (one_of("auto", "netlink", "poll"), "auto"),
         "poll_interval": (duration, 0.1),
+        "priority": (one_of("normal", "high", "realtime"), "high"),
     },
     "file": {
         "enabled": (BOOL, True),
@@ -133,6 +133,7 @@ NAMED_SOURCE_OPTIONS: dict[str, dict[str, tuple[Checker, Any]]] = {
         "checkpoint": (STRING, None),
         "max_line_bytes": (positive_int, 1_048_576),
         "from_start": (BOOL, False),
+        "poll_interval": (duration, 0.1),
     },
     "mqtt": {
         "url": (STRING, None),
@@ -156,6 +157,9 @@ class Config:
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     rings: dict[str, Any] = field(default_factory=lambda: {k: d for k, (_, d) in RINGS_OPTIONS.items()})
     raw: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+    # The daemon's sections (see streamq.daemon_config), filled when present.
+    daemon: dict[str, Any] = field(default_factory=dict)
 
 
 def line_of(text: str, path: tuple[str, ...]) -> int | None:
@@ -216,12 +220,16 @@ class _Validator:
 
 def parse(text: str, filename: str = "<config>") -> Config:
     """Validate TOML ``text``; raise ConfigError naming the file, line and key path."""
+    import tomllib  # 40+ ms to import: only when there is a file to read
+
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{filename}: {err}") from None
     v = _Validator(text, filename)
-    config = Config(path=filename, raw=raw)
+    config = Config(path=filename, raw=raw, text=text)
+    from . import daemon_config  # noqa: F401  (registers the daemon's sections)
+
     known = {"sources", "rings", *EXTRA_SECTIONS}
     for key in raw:
         if key not in known:
@@ -253,11 +261,15 @@ def parse(text: str, filename: str = "<config>") -> Config:
     for section, check in EXTRA_SECTIONS.items():
         if section in raw:
             check(v, config, raw[section])
+    for final in FINAL_CHECKS:
+        final(v, config)
     return config
 
 
 # Later layers (the daemon) add sections here: name -> check(validator, config, data).
 EXTRA_SECTIONS: dict[str, Callable[[_Validator, Config, Any], None]] = {}
+# Checks across sections (a query naming a sink), run after every section.
+FINAL_CHECKS: list[Callable[[_Validator, Config], None]] = []
 
 
 def load(path: str | Path | None) -> Config:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .config import Config
@@ -19,6 +18,7 @@ from .db import Connection, connect
 from .errors import ConfigError
 from .ring import Rings
 from .sources import manager
+from .sqlthread import SqlThread
 
 RowSink = Callable[[Sequence[str], Sequence[Any]], None]
 
@@ -29,12 +29,9 @@ class Follower:
     def __init__(self, config: Config, rings: Rings | None = None) -> None:
         self.config = config
         self.rings = rings or Rings(config.rings["capacity"], config.rings["max_age"])
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="streamq-sql")
+        self._sql = SqlThread()
         self.conn: Connection | None = None
         self._tasks: list[asyncio.Task] = []
-
-    async def _sql(self, fn: Callable[[], Any]) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     async def open(self) -> None:
         manager.declare_stream_tables(self.config)
@@ -122,4 +119,4 @@ class Follower:
         if self.conn is not None:
             conn, self.conn = self.conn, None
             await self._sql(conn.close)
-        self._executor.shutdown(wait=False)
+        self._sql.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 from ..schema import BIGINT, INTEGER, TEXT, Column, table
 
 
@@ -12,6 +15,7 @@ def _event_rows(ctx):
     rings = session.rings
     for name in sorted(rings):
         ring = rings[name]
+        ring.expire()  # count rows past max_age as expired, not as buffered
         status = rings.status.get(name)
         yield {
             "name": name,
@@ -80,3 +84,208 @@ def gen_osquery_events(ctx):
         common = {"events": row["events"], "refreshes": 0, "active": row["active"]}
         yield {"name": publisher, "publisher": publisher, "type": "publisher", "subscriptions": 1, **common}
         yield {"name": row["name"], "publisher": publisher, "type": "subscriber", "subscriptions": 0, **common}
+
+
+def _daemon(ctx):
+    session = ctx.session
+    return getattr(session, "daemon", None) if session is not None else None
+
+
+def _machine_uuid() -> str | None:
+    for path in ("/sys/class/dmi/id/product_uuid", "/etc/machine-id"):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if len(text) == 32:  # machine-id: 32 hex digits, shown as a uuid
+            text = f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+        return text
+    return None
+
+
+_INFO_COLUMNS = [
+    Column("pid", INTEGER, "Process ID of this streamq."),
+    Column("uuid", TEXT, "The host's UUID (DMI product uuid, else machine-id)."),
+    Column("instance_id", TEXT, "UUID of this daemon's state file, stable across restarts."),
+    Column("version", TEXT, "streamq version."),
+    Column("config_hash", TEXT, "SHA-1 of the running configuration's text."),
+    Column("config_valid", INTEGER, "1 when the running configuration is valid."),
+    Column("extensions", TEXT, "Extension status; streamq loads plugins in-process: 'active'."),
+    Column("build_platform", TEXT, "Platform streamq runs on: linux."),
+    Column("build_distro", TEXT, "Python implementation and version."),
+    Column("start_time", INTEGER, "When this process started, unix seconds."),
+    Column("watcher", INTEGER, "Watcher process ID; streamq has none (-1), as osquery without a watcher."),
+    Column("platform_mask", INTEGER, "osquery's platform bit mask: 9 (posix and linux)."),
+]
+
+
+def _info_row(ctx) -> dict:
+    import platform
+
+    from .. import __version__
+
+    daemon = _daemon(ctx)
+    return {
+        "pid": os.getpid(),
+        "uuid": _machine_uuid(),
+        "instance_id": getattr(daemon, "instance_id", None),
+        "version": __version__,
+        "config_hash": getattr(daemon, "config_hash", None),
+        "config_valid": 1 if daemon is not None else 0,
+        "extensions": "active",
+        "build_platform": "linux",
+        "build_distro": f"{platform.python_implementation()} {platform.python_version()}",
+        "start_time": getattr(daemon, "started", None) or _PROCESS_START,
+        "watcher": -1,
+        "platform_mask": 9,
+        "host_identifier": getattr(daemon, "host", None),
+        "mode": "daemon" if daemon is not None else "query",
+    }
+
+
+_PROCESS_START = int(time.time())
+
+
+@table(
+    "streamq_info",
+    "This streamq process: version, identity, configuration.",
+    [
+        *_INFO_COLUMNS,
+        Column("host_identifier", TEXT, "hostIdentifier used in results (daemon only)."),
+        Column("mode", TEXT, "daemon when run by `streamq run`, else query."),
+    ],
+    examples=("SELECT version, pid, mode FROM streamq_info",),
+    cost=1,
+)
+def gen_streamq_info(ctx):
+    yield _info_row(ctx)
+
+
+@table(
+    "osquery_info",
+    "This streamq process in osquery's osquery_info columns.",
+    list(_INFO_COLUMNS),
+    examples=("SELECT version, pid FROM osquery_info",),
+    cost=1,
+)
+def gen_osquery_info(ctx):
+    yield _info_row(ctx)
+
+
+def _schedule_rows(ctx):
+    daemon = _daemon(ctx)
+    if daemon is None:
+        return
+    for name, rt in sorted(daemon.scheduler.queries.items()):
+        s, spec = rt.stats, rt.spec
+        yield {
+            "name": name,
+            "query": spec.sql,
+            "interval": int(spec.interval) if spec.interval else 0,
+            "executions": s.executions,
+            "last_executed": s.last_executed,
+            "denylisted": int(rt.denylisted),
+            "output_size": s.output_bytes,
+            "wall_time": s.wall_ms_total // 1000,
+            "wall_time_ms": s.wall_ms_total,
+            "last_wall_time_ms": s.last_wall_ms,
+            "user_time": s.user_ms_total,
+            "last_user_time": s.last_user_ms,
+            "system_time": s.system_ms_total,
+            "last_system_time": s.last_system_ms,
+            "average_memory": 0,
+            "last_memory": 0,
+            "mode": spec.mode,
+            "trigger": ", ".join(filter(None, [f"every {spec.interval:g}s" if spec.interval else "", *spec.on])),
+            "rows_out": s.rows_out,
+            "errors": s.errors,
+            "last_error": s.last_error,
+            "denylisted_until": int(s.denylisted_until) if rt.denylisted else None,
+            "sinks": ", ".join(spec.sinks),
+        }
+
+
+_SCHEDULE_COLUMNS = [
+    Column("name", TEXT, "Query name."),
+    Column("query", TEXT, "The SQL."),
+    Column("interval", INTEGER, "Seconds between timed runs (0: event-triggered only)."),
+    Column("executions", BIGINT, "Completed runs."),
+    Column("last_executed", BIGINT, "When it last completed, unix seconds."),
+    Column("denylisted", INTEGER, "1 while the query rests after overrunning its deadline."),
+    Column("output_size", BIGINT, "Bytes of result lines produced."),
+    Column("wall_time", BIGINT, "Total wall time, seconds."),
+    Column("wall_time_ms", BIGINT, "Total wall time, milliseconds."),
+    Column("last_wall_time_ms", BIGINT, "Wall time of the last run, milliseconds."),
+    Column("user_time", BIGINT, "Total user CPU time, milliseconds."),
+    Column("last_user_time", BIGINT, "User CPU time of the last run, milliseconds."),
+    Column("system_time", BIGINT, "Total system CPU time, milliseconds."),
+    Column("last_system_time", BIGINT, "System CPU time of the last run, milliseconds."),
+    Column("average_memory", BIGINT, "Memory per run; not measured per query (0)."),
+    Column("last_memory", BIGINT, "Memory of the last run; not measured per query (0)."),
+]
+
+
+@table(
+    "streamq_schedule",
+    "The daemon's continuous queries: runs, cost, output, errors and denylisting.",
+    [
+        *_SCHEDULE_COLUMNS,
+        Column("mode", TEXT, "diff, snapshot or stream."),
+        Column("trigger", TEXT, "What runs it: an interval and/or event tables."),
+        Column("rows_out", BIGINT, "Result rows produced."),
+        Column("errors", BIGINT, "Failed runs."),
+        Column("last_error", TEXT, "Why the last failed run failed."),
+        Column("denylisted_until", BIGINT, "When the rest ends, unix seconds."),
+        Column("sinks", TEXT, "Sinks receiving its results."),
+    ],
+    examples=("SELECT name, executions, errors, denylisted FROM streamq_schedule",),
+    cost=10,
+)
+def gen_streamq_schedule(ctx):
+    yield from _schedule_rows(ctx)
+
+
+@table(
+    "osquery_schedule",
+    "The daemon's continuous queries in osquery's osquery_schedule columns.",
+    list(_SCHEDULE_COLUMNS),
+    examples=("SELECT name, interval, executions FROM osquery_schedule",),
+    cost=10,
+)
+def gen_osquery_schedule(ctx):
+    yield from _schedule_rows(ctx)
+
+
+@table(
+    "streamq_sinks",
+    "The daemon's sinks: rows queued, sent, spooled, failed and dropped.",
+    [
+        Column("name", TEXT, "Sink name from the config."),
+        Column("type", TEXT, "file, mqtt or stdout."),
+        Column("queued", BIGINT, "Rows waiting in the outbox now."),
+        Column("sent", BIGINT, "Rows delivered."),
+        Column("spooled", BIGINT, "Most rows that waited in the outbox while the sink was failing."),
+        Column("failed", BIGINT, "Delivery attempts that failed (each one is retried)."),
+        Column("dropped", BIGINT, "Rows discarded because the backlog was over its bound."),
+        Column("last_error", TEXT, "The most recent delivery error."),
+    ],
+    examples=("SELECT name, sent, queued, failed FROM streamq_sinks",),
+    cost=10,
+)
+def gen_streamq_sinks(ctx):
+    daemon = _daemon(ctx)
+    if daemon is None:
+        return
+    for name, sink in sorted(daemon.sinks.items()):
+        s = sink.stats
+        yield {
+            "name": name,
+            "type": sink.type,
+            "queued": s.queued,
+            "sent": s.sent,
+            "spooled": s.spooled,
+            "failed": s.failed,
+            "dropped": s.dropped,
+            "last_error": s.last_error,
+        }

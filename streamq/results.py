@@ -1,0 +1,93 @@
+"""osquery's result log format, so existing osquery log consumers read streamq's lines.
+
+Three forms, as osquery writes them:
+
+* event (the default): one line per row, ``{"name", "hostIdentifier",
+  "calendarTime", "unixTime", "epoch", "counter", "numerics", "decorations",
+  "columns", "action"}``, removed rows before added ones;
+* batch: one line per run with ``"diffResults": {"added": [...], "removed": [...]}``;
+* snapshot: one line per run with ``"snapshot": [...]`` and ``"action": "snapshot"``.
+
+``numerics = true`` (our default) keeps values typed; ``false`` writes every value
+as a string and NULL as "", which is osquery's own output byte for byte.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Header:
+    """The fields every line of one query run shares."""
+
+    name: str
+    host: str
+    epoch: int = 0
+    counter: int = 0
+    numerics: bool = True
+    decorations: dict[str, Any] = field(default_factory=dict)
+    unix_time: int = field(default_factory=lambda: int(time.time()))
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "hostIdentifier": self.host,
+            "calendarTime": calendar_time(self.unix_time),
+            "unixTime": self.unix_time,
+            "epoch": self.epoch,
+            "counter": self.counter,
+            "numerics": self.numerics,
+            "decorations": self.decorations,
+        }
+
+
+def calendar_time(unix_time: int) -> str:
+    """osquery's calendarTime: asctime in UTC with a ' UTC' suffix."""
+    return time.strftime("%a %b %e %H:%M:%S %Y UTC", time.gmtime(unix_time)).replace("  ", " ")
+
+
+def as_osquery_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def _columns(row: Row, numerics: bool) -> Row:
+    if numerics:
+        return row
+    return {k: as_osquery_text(v) for k, v in row.items()}
+
+
+def _dump(obj: dict) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_PASSTHROUGH_SUBCLASS)
+
+
+def event_lines(header: Header, added: Sequence[Row], removed: Sequence[Row]) -> list[bytes]:
+    base = header.fields()
+    lines = []
+    for action, rows in (("removed", removed), ("added", added)):
+        for row in rows:
+            lines.append(_dump({**base, "columns": _columns(row, header.numerics), "action": action}))
+    return lines
+
+
+def batch_line(header: Header, added: Sequence[Row], removed: Sequence[Row]) -> bytes:
+    results = {
+        "added": [_columns(r, header.numerics) for r in added],
+        "removed": [_columns(r, header.numerics) for r in removed],
+    }
+    return _dump({"diffResults": results, **header.fields()})
+
+
+def snapshot_line(header: Header, rows: Sequence[Row]) -> bytes:
+    return _dump({"snapshot": [_columns(r, header.numerics) for r in rows], "action": "snapshot", **header.fields()})

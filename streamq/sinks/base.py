@@ -1,0 +1,127 @@
+"""What every sink shares: its counters and the delivery loop that feeds it from the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+log = logging.getLogger("streamq.sinks")
+
+
+@dataclass
+class SinkStats:
+    """Counters in rows, shown by the streamq_sinks table."""
+
+    queued: int = 0  # waiting in the outbox now
+    sent: int = 0  # delivered (written, or acknowledged by the broker)
+    spooled: int = 0  # rows that had to wait in the outbox because the sink was failing
+    failed: int = 0  # delivery attempts that failed (each is retried; a retry is not a drop)
+    dropped: int = 0  # rows discarded by the backlog policy
+    last_error: str | None = None
+
+
+class Sink:
+    """Subclasses implement :meth:`send`; it returns once the lines are delivered, or raises."""
+
+    type: ClassVar[str] = "sink"
+
+    def __init__(self, name: str, options: Mapping[str, Any], *, host: str) -> None:
+        self.name = name
+        self.options = dict(options)
+        self.host = host
+        self.stats = SinkStats()
+
+    async def start(self) -> None:
+        pass
+
+    async def send(self, query: str, lines: list[bytes]) -> None:
+        raise NotImplementedError
+
+    async def flush(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+Call = Callable[..., Awaitable[Any]]
+
+
+class Delivery:
+    """Moves one sink's outbox to the sink, oldest first, retrying with jittered backoff.
+
+    ``sql`` runs a function on the daemon's SQL thread (which owns the state store).
+    The outbox is bounded by ``max_backlog_rows``; past it the oldest rows are
+    dropped and counted, so a long outage costs old results, never memory.
+    """
+
+    def __init__(self, sink: Sink, store: Any, sql: Call, *, max_backlog_rows: int = 1_000_000) -> None:
+        self.sink = sink
+        self.store = store
+        self.sql = sql
+        self.max_backlog_rows = max_backlog_rows
+        self.wake = asyncio.Event()
+        self.idle = asyncio.Event()
+        self._failing = False
+
+    async def refresh_backlog(self) -> None:
+        dropped = await self.sql(self.store.drop_oldest, self.sink.name, self.max_backlog_rows)
+        if dropped:
+            self.sink.stats.dropped += dropped
+            log.warning(
+                "sink %s: backlog over %d rows, dropped the oldest %d", self.sink.name, self.max_backlog_rows, dropped
+            )
+        _, rows = await self.sql(self.store.backlog, self.sink.name)
+        self.sink.stats.queued = rows
+
+    async def run(self) -> None:
+        delay = 0.2
+        stats = self.sink.stats
+        while True:
+            batches = await self.sql(self.store.pending, self.sink.name, 200)
+            if not batches:
+                stats.queued = 0
+                self.idle.set()
+                await self.wake.wait()
+                self.wake.clear()
+                self.idle.clear()
+                await self.refresh_backlog()
+                continue
+            for batch in batches:
+                try:
+                    await self.sink.send(batch.query, batch.lines)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as err:
+                    stats.failed += 1
+                    stats.last_error = f"{type(err).__name__}: {err}"
+                    if not self._failing:
+                        log.warning("sink %s: %s; results wait in the outbox", self.sink.name, stats.last_error)
+                    self._failing = True
+                    await self.refresh_backlog()
+                    stats.spooled = max(stats.spooled, stats.queued)
+                    await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                    delay = min(delay * 2, 30.0)
+                    break
+                else:
+                    delay = 0.2
+                    if self._failing:
+                        log.warning("sink %s: delivering again", self.sink.name)
+                    self._failing = False
+                    stats.sent += batch.rows
+                    stats.queued = max(0, stats.queued - batch.rows)
+                    await self.sql(self.store.delivered, [batch.id])
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until the outbox is empty (True) or ``timeout`` passes (False)."""
+        self.idle.clear()
+        self.wake.set()
+        try:
+            await asyncio.wait_for(self.idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
