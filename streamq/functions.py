@@ -7,14 +7,8 @@ natural logarithm and ``ceil``/``floor`` return integers.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import ipaddress
 import math
 import re
-import socket
-import struct
 from functools import lru_cache
 from typing import Any
 
@@ -62,6 +56,9 @@ def split(value: Any, tokens: Any, index: Any) -> str | None:
 
 def inet_aton(value: Any) -> int | None:
     """An IPv4 dotted quad as its 32-bit integer."""
+    import socket
+    import struct
+
     try:
         return struct.unpack("!I", socket.inet_aton(str(value)))[0] if value is not None else None
     except OSError:
@@ -70,6 +67,8 @@ def inet_aton(value: Any) -> int | None:
 
 def in_cidr_block(block: Any, address: Any) -> int | None:
     """1 when ``address`` lies in the CIDR ``block``, else 0."""
+    import ipaddress
+
     if block is None or address is None:
         return None
     try:
@@ -144,6 +143,11 @@ def version_compare(a: Any, b: Any, kind: Any = None) -> int | None:
 
 def community_id_v1(saddr: Any, daddr: Any, sport: Any, dport: Any, proto: Any, seed: Any = 0) -> str | None:
     """The Community ID (v1) of a flow, as Zeek, Suricata and osquery compute it."""
+    import base64
+    import hashlib
+    import ipaddress
+    import struct
+
     try:
         src = ipaddress.ip_address(str(saddr)).packed
         dst = ipaddress.ip_address(str(daddr)).packed
@@ -163,16 +167,23 @@ def _as_bytes(value: Any) -> bytes:
 
 def _digest(name: str):
     def fn(value: Any) -> str | None:
+        import hashlib
+
         return None if value is None else hashlib.new(name, _as_bytes(value)).hexdigest()
 
     return fn
 
 
 def to_base64(value: Any) -> str | None:
+    import base64
+
     return None if value is None else base64.b64encode(_as_bytes(value)).decode()
 
 
 def from_base64(value: Any) -> str | None:
+    import base64
+    import binascii
+
     if value is None:
         return None
     try:

@@ -22,9 +22,12 @@ import stat
 import sys
 from collections.abc import Iterator
 
-from .. import globbing, procfs
+from .. import procfs
+from ..lazy import lazy_module
 from ..schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode, fsdecode
+
+globbing = lazy_module("streamq.globbing")
 
 _TYPES = {
     stat.S_IFREG: "regular",

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import os
 
-from .. import cpuid, hwdata, procfs, sysblock
+from .. import procfs
+from ..lazy import lazy_module
 from ..schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode, fsdecode
+
+cpuid = lazy_module("streamq.cpuid")
+hwdata = lazy_module("streamq.hwdata")
+sysblock = lazy_module("streamq.sysblock")
 
 PCI_DEVICES = "/sys/bus/pci/devices"
 USB_DEVICES = "/sys/bus/usb/devices"

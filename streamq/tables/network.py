@@ -11,10 +11,14 @@ import ipaddress
 import socket
 import struct
 
-from .. import etcfiles, iptc, procfs, rtnetlink
-from ..rtnetlink import RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, cstr, u32
+from .. import procfs
+from ..lazy import lazy_module
 from ..schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode
+
+etcfiles = lazy_module("streamq.etcfiles")
+iptc = lazy_module("streamq.iptc")
+rtnetlink = lazy_module("streamq.rtnetlink")
 
 _FAMILIES = {socket.AF_INET: (4, socket.AF_INET), socket.AF_INET6: (16, socket.AF_INET6)}
 
@@ -65,12 +69,12 @@ def _address_type(family: int, scope: int, flags: int) -> str:
 )
 def gen_interface_addresses(ctx):
     names = rtnetlink.link_names()
-    for (family, prefixlen, flags, scope, index), attrs in rtnetlink.dump(RTM_GETADDR):
+    for (family, prefixlen, flags, scope, index), attrs in rtnetlink.dump(rtnetlink.RTM_GETADDR):
         if family not in _FAMILIES:
             continue
         name = names.get(index)
         if family == socket.AF_INET and _IFA_LABEL in attrs:
-            name = cstr(attrs[_IFA_LABEL])
+            name = rtnetlink.cstr(attrs[_IFA_LABEL])
         local = attrs.get(_IFA_LOCAL)
         peer = attrs.get(_IFA_ADDRESS)
         address = _ip(family, local or peer)
@@ -82,7 +86,7 @@ def gen_interface_addresses(ctx):
         ptp = None
         if local is not None and peer is not None and local != peer:
             ptp = _ip(family, peer)
-        full_flags = u32(attrs.get(_IFA_FLAGS))
+        full_flags = rtnetlink.u32(attrs.get(_IFA_FLAGS))
         yield {
             "interface": name,
             "address": address,
@@ -144,13 +148,13 @@ def _pci_slot(name: str) -> str | None:
 )
 def gen_interface_details(ctx):
     want_sys = ctx.used("link_speed") or ctx.used("pci_slot")
-    for (_family, kind, _index, flags, _change), attrs in rtnetlink.dump(RTM_GETLINK):
-        name = cstr(attrs.get(_IFLA_IFNAME))
+    for (_family, kind, _index, flags, _change), attrs in rtnetlink.dump(rtnetlink.RTM_GETLINK):
+        name = rtnetlink.cstr(attrs.get(_IFLA_IFNAME))
         row = {
             "interface": name,
             "mac": rtnetlink.mac(attrs.get(_IFLA_ADDRESS)),
             "type": kind,
-            "mtu": u32(attrs.get(_IFLA_MTU)),
+            "mtu": rtnetlink.u32(attrs.get(_IFLA_MTU)),
             "metric": 0,
             "flags": flags,
         }
@@ -199,7 +203,7 @@ _ROUTE_TYPES = {1: "gateway", 2: "local", 3: "broadcast", 4: "anycast"}
 def gen_routes(ctx):
     wanted_types = ctx.eq("type")
     names = rtnetlink.link_names()
-    for fields, attrs in rtnetlink.dump(RTM_GETROUTE):
+    for fields, attrs in rtnetlink.dump(rtnetlink.RTM_GETROUTE):
         family, dst_len, _src_len, _tos, _table, _proto, _scope, rtype, flags = fields
         if family not in _FAMILIES:
             continue
@@ -209,7 +213,7 @@ def gen_routes(ctx):
         metrics = (
             rtnetlink.attributes(attrs[_RTA_METRICS], 0, len(attrs[_RTA_METRICS])) if _RTA_METRICS in attrs else {}
         )
-        oif = u32(attrs.get(_RTA_OIF))
+        oif = rtnetlink.u32(attrs.get(_RTA_OIF))
         yield {
             "destination": _ip(family, attrs.get(_RTA_DST)) or ("0.0.0.0" if family == socket.AF_INET else "::"),
             "netmask": dst_len,
@@ -217,10 +221,10 @@ def gen_routes(ctx):
             "source": _ip(family, attrs.get(_RTA_PREFSRC)),
             "flags": flags,
             "interface": names.get(oif) if oif is not None else None,
-            "mtu": u32(metrics.get(_RTAX_MTU)),
-            "metric": u32(attrs.get(_RTA_PRIORITY)) or 0,
+            "mtu": rtnetlink.u32(metrics.get(_RTAX_MTU)),
+            "metric": rtnetlink.u32(attrs.get(_RTA_PRIORITY)) or 0,
             "type": kind,
-            "hopcount": u32(metrics.get(_RTAX_HOPLIMIT)),
+            "hopcount": rtnetlink.u32(metrics.get(_RTAX_HOPLIMIT)),
         }
 
 

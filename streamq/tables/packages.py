@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 
-from .. import pkgdb, procfs
-from ..pkgformats import debian_revision, parse_deb822_sources, parse_dpkg_status, parse_sources_list
+from .. import procfs
+from ..lazy import lazy_module
 from ..schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode, encode_path
 from .browsers import user_homes
+
+pkgdb = lazy_module("streamq.pkgdb")
+pkgformats = lazy_module("streamq.pkgformats")
 
 _NAMESPACE_COLUMNS = [
     Column(
@@ -80,7 +83,7 @@ def gen_deb_packages(ctx):
 
 
 def _deb_rows(data: bytes, admindir: str, pid: int, mnt: str | None):
-    for f in parse_dpkg_status(data):
+    for f in pkgformats.parse_dpkg_status(data):
         status = f.get(b"Status")
         if status is None or status.endswith(b" not-installed"):
             continue  # dpkg keeps records of removed packages; osquery and dpkg-query skip them
@@ -91,7 +94,7 @@ def _deb_rows(data: bytes, admindir: str, pid: int, mnt: str | None):
             "source": decode(f[b"Source"]) if b"Source" in f else None,
             "size": pkgdb.int_or_none(f.get(b"Installed-Size")),
             "arch": decode(f[b"Architecture"]) if b"Architecture" in f else None,
-            "revision": debian_revision(version) if version else None,
+            "revision": pkgformats.debian_revision(version) if version else None,
             "status": decode(status),
             "maintainer": decode(f[b"Maintainer"]) if b"Maintainer" in f else None,
             "section": decode(f[b"Section"]) if b"Section" in f else None,
@@ -135,7 +138,11 @@ def gen_apt_sources(ctx):
             if data is None:
                 continue
             text = decode(data)
-            entries = parse_deb822_sources(text) if path.endswith(".sources") else parse_sources_list(text)
+            entries = (
+                pkgformats.parse_deb822_sources(text)
+                if path.endswith(".sources")
+                else pkgformats.parse_sources_list(text)
+            )
             for entry in entries:
                 if entry.type == "deb":  # osquery lists binary repositories only
                     row = pkgdb.apt_source_row(entry, path, prefix + pkgdb.APT_LISTS)

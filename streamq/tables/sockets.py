@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import os
 
-from .. import netsock, procfs
-from ..netsock import AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE
+from .. import procfs
+from ..lazy import lazy_module
 from ..schema import BIGINT, INTEGER, TEXT, Column, table
 
-_LISTEN_PROTOCOLS = (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE)
+netsock = lazy_module("streamq.netsock")
+
+_LISTEN_PROTOCOLS = (netsock.IPPROTO_TCP, netsock.IPPROTO_UDP, netsock.IPPROTO_UDPLITE)
 _NO_OWNER = (-1, -1)
 _DIR_FD_THRESHOLD = 16  # below this many fds, opening the directory costs more than it saves  # osquery's pid and fd for a socket no visible process holds
 
@@ -99,16 +101,16 @@ def _inet_sockets(ns_pid: int | str, files, listening: bool) -> list[netsock.Ine
     """Sockets of the namespace ``ns_pid`` lives in ('self': ours, read with sock_diag)."""
     out: list[netsock.InetSocket] = []
     for name, family, protocol in files:
-        if ns_pid == "self" and protocol in (IPPROTO_TCP, IPPROTO_UDP):
+        if ns_pid == "self" and protocol in (netsock.IPPROTO_TCP, netsock.IPPROTO_UDP):
             states = netsock.ALL_STATES
             if listening:
-                states = netsock.LISTEN_STATES if protocol == IPPROTO_TCP else netsock.UDP_BOUND_STATES
+                states = netsock.LISTEN_STATES if protocol == netsock.IPPROTO_TCP else netsock.UDP_BOUND_STATES
             try:
                 socks = netsock.diag_inet(family, protocol, states)
             except OSError:
                 pass  # no sock_diag (old kernel, seccomp): read the /proc file instead
             else:
-                if listening and protocol == IPPROTO_UDP:
+                if listening and protocol == netsock.IPPROTO_UDP:
                     socks = [s for s in socks if s.local_port and not s.remote_port]
                 out.extend(socks)
                 continue
@@ -154,7 +156,7 @@ def gen_listening_ports(ctx):
             yield (pid, s.local_port, s.protocol, s.family, s.local_address, fd, s.inode, None, ns)
         for u in _unix_sockets(ns_pid, listening=True):
             pid, fd = owners.get(u.inode, _NO_OWNER)
-            yield (pid, 0, 0, AF_UNIX, None, fd, u.inode, u.path, ns)
+            yield (pid, 0, 0, netsock.AF_UNIX, None, fd, u.inode, u.path, ns)
 
 
 @table(
@@ -216,4 +218,4 @@ def gen_process_open_sockets(ctx):
                 if wanted is not None:
                     continue
                 owner = _NO_OWNER
-            yield (owner[0], owner[1], u.inode, AF_UNIX, 0, None, None, 0, 0, u.path, u.state, ns)
+            yield (owner[0], owner[1], u.inode, netsock.AF_UNIX, 0, None, None, 0, 0, u.path, u.state, ns)

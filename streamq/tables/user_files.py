@@ -15,9 +15,12 @@ import re
 import stat
 from collections.abc import Collection, Iterator
 
-from .. import accounts, procfs
+from .. import procfs
+from ..lazy import lazy_module
 from ..schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode, encode_path, fsdecode
+
+accounts = lazy_module("streamq.accounts")
 
 _MAX_USER_FILE = 64 << 20  # a history file past this is not read (a sparse or runaway file)
 

@@ -6,9 +6,13 @@ the utmp and wtmp record files (see :mod:`streamq.utmp`).
 
 from __future__ import annotations
 
-from .. import accounts, procfs, utmp
+from .. import procfs
+from ..lazy import lazy_module
 from ..schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import fsdecode
+
+accounts = lazy_module("streamq.accounts")
+utmp = lazy_module("streamq.utmp")
 
 
 def _signed(value: int) -> int:
