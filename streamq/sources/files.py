@@ -1,0 +1,567 @@
+"""file_events from inotify, through watchdog's inotify machinery.
+
+Watched paths use osquery's patterns: ``%`` matches within one path level and
+``%%`` everything below, so ``/etc/%%`` watches /etc recursively and
+``/srv/www/%`` only the entries directly in /srv/www. A literal directory
+watches its entries (like ``dir/%``); a literal file watches its parent and
+keeps that one name, so an editor's replace-by-rename is still seen.
+
+watchdog's emitter is subclassed at three points: its move grouper holds every
+IN_MOVED_FROM back for 0.5 s (and blocks the events behind it), so ours queues
+at once and keeps the inotify cookie as ``transaction_id``; the raw inotify
+mask is mapped to osquery's actions instead of watchdog's event classes; and
+the watch group reports what watchdog only logs: queue overflows (counted, then
+answered with a rescan) and watches it could not add (ENOSPC names the sysctl).
+Rows are appended from the emitter threads; the asyncio task only re-checks
+paths that are missing and stops everything when cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import errno
+import hashlib
+import os
+import re
+import stat
+import threading
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from watchdog.observers.api import DEFAULT_OBSERVER_TIMEOUT, BaseObserver, ObservedWatch
+from watchdog.observers.inotify import InotifyEmitter, InotifyWatchGroup
+from watchdog.observers.inotify_c import InotifyConstants as Inotify
+from watchdog.observers.inotify_c import InotifyFD, Mask
+from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper, PathedInotifyEvent
+
+from ..text import decode, encode_path
+from .base import Source, SourceUnavailable
+
+# osquery's default mask: no IN_OPEN/IN_ACCESS/IN_CLOSE_NOWRITE, which reads would flood.
+MASK = Mask(
+    Inotify.IN_CREATE
+    | Inotify.IN_MODIFY
+    | Inotify.IN_CLOSE_WRITE
+    | Inotify.IN_ATTRIB
+    | Inotify.IN_MOVED_FROM
+    | Inotify.IN_MOVED_TO
+    | Inotify.IN_DELETE
+    | Inotify.IN_DELETE_SELF
+    | Inotify.IN_DONT_FOLLOW
+)
+RETRY_INTERVAL = 2.0  # seconds between looks for watched paths that do not exist (yet)
+_HASH_CHUNK = 1 << 20
+_WATCH_SYSCTL = "/proc/sys/fs/inotify/max_user_watches"
+
+# A directory made with its parents (mkdir -p) is watched both by the create event and the walk
+# after it; watchdog warns on the second, harmless add, and re-adding is what keeps it correct.
+warnings.filterwarnings("ignore", r"Callback with id .* already exists", RuntimeWarning)
+
+
+# -- patterns --------------------------------------------------------------------------------
+
+
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    """osquery's path pattern as a regex over a whole path: ``%%`` spans levels, ``%`` does not."""
+    parts = []
+    for i, piece in enumerate(pattern.split("%%")):
+        if i:
+            parts.append(".*")
+        parts.append("[^/]*".join(re.escape(p) for p in piece.split("%")))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One configured pattern: the directories it needs watched and the paths it keeps."""
+
+    pattern: str
+    base: str  # directory to watch; may hold single-level '%' to expand
+    recursive: bool
+    regex: re.Pattern[str]
+
+
+def plan(pattern: str) -> Watch:
+    """Where ``pattern`` needs an inotify watch; ValueError for a relative pattern."""
+    if not pattern.startswith("/"):
+        raise ValueError(f"file pattern {pattern!r} is not an absolute path")
+    if "%%" in pattern:
+        base = pattern[: pattern.index("%")].rsplit("/", 1)[0] or "/"
+        return Watch(pattern, base, True, pattern_regex(pattern))
+    if pattern.endswith("/") or ("%" not in pattern and os.path.isdir(encode_path(pattern))):
+        keep = pattern.rstrip("/") + "/%"  # a directory stands for its entries
+    else:
+        keep = pattern
+    base = keep.rsplit("/", 1)[0] or "/"
+    return Watch(pattern, base, False, pattern_regex(keep))
+
+
+def expand_base(base: str) -> list[str]:
+    """The existing directories a base names (several when it holds '%')."""
+    if "%" not in base:
+        return [base]
+    try:
+        from ..globbing import expand
+    except ImportError:  # pragma: no cover - the file table's helper is optional here
+        return []
+    return [p for p in expand(base, dirs_only=True) if pattern_regex(base).fullmatch(p)]
+
+
+def minimal_roots(roots: set[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """Drop roots a recursive root already covers, so every event arrives exactly once."""
+    recursive = {d for d, r in roots if r}
+    out = []
+    for d, r in sorted(roots):
+        if not r and d in recursive:
+            continue
+        covered = any(d != top and d.startswith(top.rstrip("/") + "/") for top in recursive)
+        if not covered:
+            out.append((d, r))
+    return out
+
+
+class Excludes:
+    """``exclude`` entries: patterns, or exact paths that also exclude everything below them."""
+
+    def __init__(self, entries: list[str]) -> None:
+        self.exact = tuple(e.rstrip("/") or "/" for e in entries if "%" not in e)
+        self.regexes = tuple(pattern_regex(e) for e in entries if "%" in e)
+
+    def __call__(self, path: str) -> bool:
+        for e in self.exact:
+            if path == e or path.startswith(e + "/"):
+                return True
+        return any(r.fullmatch(path) for r in self.regexes)
+
+
+# -- stat and hashes -------------------------------------------------------------------------
+
+
+def stat_columns(path: bytes) -> tuple[dict, os.stat_result | None]:
+    """The row's stat columns for ``path`` (not following a symlink); empty when it is gone."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return {}, None
+    return {
+        "inode": st.st_ino,
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+        "mode": f"{st.st_mode & 0o7777:04o}",
+        "size": st.st_size,
+        "atime": int(st.st_atime),
+        "mtime": int(st.st_mtime),
+        "ctime": int(st.st_ctime),
+    }, st
+
+
+def hash_file(path: bytes, algorithms: list[str], max_bytes: int) -> dict:
+    """``hashed`` and the requested digests of a regular file; hashed -1 if too big or unreadable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return {"hashed": -1}
+    digests = [hashlib.new(a) for a in algorithms]
+    total = 0
+    try:
+        with os.fdopen(fd, "rb", buffering=0) as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return {"hashed": -1}
+            while chunk := f.read(_HASH_CHUNK):
+                total += len(chunk)
+                if total > max_bytes:  # it grew past the cap while we read
+                    return {"hashed": -1}
+                for d in digests:
+                    d.update(chunk)
+    except OSError:
+        return {"hashed": -1}
+    row = {a: d.hexdigest() for a, d in zip(algorithms, digests, strict=True)}
+    row["hashed"] = 1
+    return row
+
+
+def watch_limit_message(path: str) -> str:
+    try:
+        with open(_WATCH_SYSCTL) as f:
+            limit = f.read().strip()
+    except OSError:
+        limit = "?"
+    return f"inotify watch limit reached at {path}: raise sysctl fs.inotify.max_user_watches (now {limit})"
+
+
+# -- watchdog, adjusted --------------------------------------------------------------------------
+
+
+class _ImmediateGrouper(InotifyMoveEventGrouper):
+    """Queue every event at once; remember recent IN_MOVED_FROM paths for the group's watch moves."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._moved_from: collections.OrderedDict[int, PathedInotifyEvent] = collections.OrderedDict()
+
+    def put_event(self, event: PathedInotifyEvent) -> None:
+        if event.ev.is_moved_from:
+            self._moved_from[event.ev.cookie] = event
+            if len(self._moved_from) > 1024:
+                self._moved_from.popitem(last=False)
+        self._queue.put(event, delay=False)
+
+    def get_queued_moved_from_event(self, cookie: int) -> PathedInotifyEvent | None:
+        return self._moved_from.get(cookie)
+
+
+@dataclass
+class _WatchGroup(InotifyWatchGroup):
+    """watchdog's watch group, reporting failed watches and overflows to the source."""
+
+    source: Any = None
+    _move_event_grouper: InotifyMoveEventGrouper = field(default_factory=_ImmediateGrouper, init=False)
+
+    def _add_callback(self, path: bytes) -> None:
+        try:
+            if not os.access(path, os.R_OK | os.X_OK):  # watchdog turns EACCES into a bogus wd -1
+                raise PermissionError(errno.EACCES, "permission denied")
+            wd = self._inotify_fd.add_callback(path, self.event_mask, self._callback, self._id)
+        except OSError as err:
+            if path == self.path:
+                raise  # the source reports it once, where it scheduled the watch
+            self.source.watch_failed(path, err)
+            return
+        self._active_callbacks_by_path[path] = wd
+        self._active_callbacks_by_watch[wd] = path
+
+    def on_queue_overflow(self) -> None:
+        super().on_queue_overflow()
+        self.source.overflowed(self.path)
+
+
+class _Emitter(InotifyEmitter):
+    """Hands raw inotify events (mask, cookie, byte path) to the source instead of watchdog events."""
+
+    def __init__(self, *args: Any, source: FileSource, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._source = source
+
+    def on_thread_start(self) -> None:
+        self._inotify = _WatchGroup(
+            self._inotify_fd,
+            os.fsencode(self.watch.path),
+            event_mask=MASK,
+            is_recursive=self.watch.is_recursive,
+            source=self._source,
+        )
+
+    def build_and_queue_event(self, event: Any, *, full_events: bool = False) -> None:
+        events = (event,) if isinstance(event, PathedInotifyEvent) else event  # our grouper never pairs
+        for e in events:
+            self._source.on_inotify(e.ev, e.path, self.watch)
+
+
+class _Observer(BaseObserver):
+    """An observer with its own inotify instance (so its queue limit is its own)."""
+
+    def __init__(self, source: FileSource) -> None:
+        self._inotify_fd = InotifyFD()
+        self._inotify_fd.start()
+        super().__init__(_Emitter, timeout=DEFAULT_OBSERVER_TIMEOUT, inotify_fd=self._inotify_fd, source=source)
+
+    def on_thread_stop(self) -> None:
+        super().on_thread_stop()
+        self._inotify_fd.stop()
+        self._inotify_fd.join()
+
+
+# -- the source ------------------------------------------------------------------------------
+
+
+class FileSource(Source):
+    """Fills file_events. Options: paths, exclude, hash, hash_max_bytes (see conf/streamq.toml).
+
+    With hashing on, CREATED, MOVED_TO and the UPDATED of a close after writing
+    are hashed in a thread pool, and a row waits for its hash before it is
+    appended; later rows of the same path wait behind it, so each file's rows
+    stay in order (other files' rows may pass). The UPDATED rows of each write
+    (IN_MODIFY) are not hashed (hashed 0): the content is still changing.
+    """
+
+    name = "inotify"
+    kind = "inotify"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.algorithms: list[str] = list(self.options.get("hash") or [])
+        self.max_bytes: int = self.options.get("hash_max_bytes", 50_000_000)
+        self.excluded = Excludes(list(self.options.get("exclude") or []))
+        self.watches: list[Watch] = []
+        self.ready = threading.Event()  # set once the first watches are in place
+        self._observer: _Observer | None = None
+        self._scheduled: dict[tuple[str, bool], ObservedWatch] = {}
+        self._gone: set[str] = set()  # watch roots deleted under us, re-added when they return
+        self._missing: set[str] = set()
+        self._failed: set[str] = set()
+        self._lock = threading.Lock()
+        self._pending: dict[str, collections.deque] = {}
+        self._hasher: ThreadPoolExecutor | None = None
+        self._rescans: set[bytes] = set()
+        self._last_event = time.time()
+        self._limit_hit = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        patterns = list(self.options.get("paths") or [])
+        if not patterns:
+            raise SourceUnavailable("file_events: no paths to watch (set paths in [sources.file])")
+        for pattern in patterns:
+            try:
+                self.watches.append(plan(pattern))
+            except ValueError as err:
+                self.status.error(str(err))
+        if self.algorithms:
+            self._hasher = ThreadPoolExecutor(2, thread_name_prefix="streamq-hash")
+        self._observer = _Observer(self)
+        self._observer.start()
+        try:
+            await asyncio.to_thread(self._sync_watches, False)
+            if not self._scheduled and self._limit_hit:
+                raise SourceUnavailable(self.status.last_error or "file_events: nothing could be watched")
+            self.status.mode = f"inotify, {len(self._scheduled)} watch root(s)"
+            self.ready.set()
+            while True:
+                await asyncio.sleep(RETRY_INTERVAL)
+                await asyncio.to_thread(self._sync_watches, True)
+        finally:
+            observer, self._observer = self._observer, None
+            await asyncio.to_thread(_stop_observer, observer)
+            if self._hasher is not None:
+                self._hasher.shutdown(wait=False, cancel_futures=True)
+
+    def _roots(self) -> set[tuple[str, bool]]:
+        roots = set()
+        for w in self.watches:
+            for d in expand_base(w.base):
+                roots.add((d, w.recursive))
+        return roots
+
+    def _sync_watches(self, later: bool) -> None:
+        """Schedule the roots not watched yet; ``later``: report what they already hold."""
+        observer = self._observer
+        if observer is None:
+            return
+        for text in list(self._gone):
+            self._gone.discard(text)
+            for key in [k for k in self._scheduled if k[0] == text]:
+                try:
+                    observer.unschedule(self._scheduled.pop(key))
+                except KeyError:
+                    pass
+        for key in minimal_roots(self._roots()):
+            if key in self._scheduled:
+                continue
+            text, recursive = key
+            raw = encode_path(text)
+            if not os.path.isdir(raw):
+                if text not in self._missing:  # looked for again every RETRY_INTERVAL; counted once
+                    self._missing.add(text)
+                    self.status.error(f"{text} does not exist (yet); watched once it appears")
+                continue
+            self._missing.discard(text)
+            try:
+                self._scheduled[key] = observer.schedule(None, os.fsdecode(raw), recursive=recursive)  # type: ignore[arg-type]
+            except OSError as err:
+                if text not in self._failed:  # retried every RETRY_INTERVAL; counted once
+                    self._failed.add(text)
+                    self.watch_failed(raw, err)
+                continue
+            self._failed.discard(text)
+            if later:  # it appeared after start: what it holds was created unseen
+                self._rescan(raw, recursive, since=None, action="CREATED")
+
+    # -- called from watchdog's threads ---------------------------------------------------------
+
+    def watch_failed(self, path: bytes, err: OSError) -> None:
+        text = decode(path)
+        if err.errno == errno.ENOSPC:
+            self._limit_hit = True
+            self.status.error(watch_limit_message(text))
+        elif err.errno == errno.ENOENT:
+            return  # vanished while we walked the tree; its parent's DELETED row says so
+        else:
+            self.status.error(f"cannot watch {text}: {err.strerror or err}")
+            self._limit_hit = self._limit_hit or err.errno in (errno.EMFILE, errno.EACCES)
+
+    def overflowed(self, root: bytes) -> None:
+        """The kernel's queue overflowed: count it once per burst and rescan the roots after."""
+        with self._lock:
+            first = not self._rescans
+            self._rescans.add(root)
+        if first:
+            self.status.overflows += 1
+            since = self._last_event - 1.0
+            threading.Thread(target=self._rescan_pending, args=(since,), name="streamq-rescan", daemon=True).start()
+
+    def _rescan_pending(self, since: float) -> None:
+        time.sleep(0.05)  # let every group of this overflow report its root
+        with self._lock:
+            roots, self._rescans = self._rescans, set()
+        for root in sorted(roots):
+            self._rescan(root, self._is_recursive(root), since=since, action="UPDATED", marker=True)
+
+    def _is_recursive(self, root: bytes) -> bool:
+        text = decode(root)
+        return any(r for (d, r) in self._scheduled if d == text)
+
+    def _rescan(self, root: bytes, recursive: bool, *, since: float | None, action: str, marker: bool = False) -> None:
+        """Report what ``root`` holds: rows for matching entries changed at or after ``since``.
+
+        After an overflow a RESCAN row comes first: events (deletions too) were
+        lost there; the UPDATED rows that follow give the current state of every
+        file whose status changed since the last event we did see.
+        """
+        try:
+            if marker:
+                text = decode(root)
+                row = {"target_path": text, "category": self._category_of_root(text), "action": "RESCAN"}
+                row["transaction_id"] = 0
+                row.update(stat_columns(root)[0])
+                self.ring.append(row)
+            for path in _walk(root, recursive):
+                text = decode(path)
+                category = self._category(text)
+                if category is None:
+                    continue
+                columns, st = stat_columns(path)
+                if st is None or (since is not None and st.st_ctime < since):
+                    continue
+                row = {"target_path": text, "category": category, "action": action, "transaction_id": 0}
+                row.update(columns)
+                self._submit(row, path, hash_it=stat.S_ISREG(st.st_mode))
+        except Exception as err:  # a thread's failure must show in status, not vanish
+            self.status.error(f"rescan of {decode(root)} failed: {err}")
+
+    def _category(self, text: str) -> str | None:
+        if self.excluded(text):
+            return None
+        for w in self.watches:
+            if w.regex.fullmatch(text):
+                return w.pattern
+        return None
+
+    def _category_of_root(self, text: str) -> str | None:
+        return next((w.pattern for w in self.watches if pattern_regex(w.base).fullmatch(text)), None)
+
+    def on_inotify(self, ev: Any, path: bytes, watch: ObservedWatch) -> None:
+        """One raw inotify event, in an emitter thread; never raises."""
+        try:
+            self._on_inotify(ev, path, watch)
+        except Exception as err:
+            self.status.error(f"{type(err).__name__} handling {decode(path)}: {err}")
+
+    def _on_inotify(self, ev: Any, path: bytes, watch: ObservedWatch) -> None:
+        self._last_event = time.time()
+        if ev.is_delete_self:
+            if path == os.fsencode(watch.path):
+                self._gone.add(decode(path))  # re-added by the retry loop if it comes back
+            return
+        action, hash_it = _action(ev)
+        if action is None:
+            return
+        text = decode(path)
+        category = self._category(text)
+        if category is None:
+            return
+        row = {"target_path": text, "category": category, "action": action}
+        row["transaction_id"] = ev.cookie if ev.is_move else 0
+        st = None
+        if action not in ("DELETED", "MOVED_FROM"):
+            columns, st = stat_columns(path)
+            row.update(columns)
+        self._submit(row, path, hash_it=hash_it and st is not None and stat.S_ISREG(st.st_mode))
+
+    # -- appending, in order per file ------------------------------------------------------------
+
+    def _submit(self, row: dict, path: bytes, *, hash_it: bool) -> None:
+        if self._hasher is None:
+            row["hashed"] = 0
+            self.ring.append(row)
+            return
+        key = row["target_path"]
+        too_big = hash_it and (row.get("size") or 0) > self.max_bytes
+        hash_it = hash_it and not too_big
+        with self._lock:
+            queue = self._pending.get(key)
+            if too_big:
+                row["hashed"] = -1  # no need to read it to know
+            if queue is None and not hash_it:
+                row.setdefault("hashed", 0)
+                self.ring.append(row)
+                return
+            if queue is None:
+                queue = self._pending[key] = collections.deque()
+                self._hasher.submit(self._drain, key)
+            queue.append((row, path, bool(hash_it)))
+
+    def _drain(self, key: str) -> None:
+        """Worker: hash and append the queued rows of one path, in order."""
+        while True:
+            with self._lock:
+                row, path, hash_it = self._pending[key][0]
+            try:
+                if hash_it:
+                    row.update(hash_file(path, self.algorithms, self.max_bytes))
+            except Exception as err:
+                row["hashed"] = -1
+                self.status.error(f"hashing {key}: {err}")
+            row.setdefault("hashed", 0)
+            with self._lock:
+                self.ring.append(row)
+                queue = self._pending[key]
+                queue.popleft()
+                if not queue:
+                    del self._pending[key]
+                    return
+
+
+def _action(ev: Any) -> tuple[str | None, bool]:
+    """osquery's action for an inotify event, and whether its content is worth hashing."""
+    if ev.is_create:
+        return "CREATED", True
+    if ev.is_moved_from:
+        return "MOVED_FROM", False
+    if ev.is_moved_to:
+        return "MOVED_TO", True
+    if ev.is_delete:
+        return "DELETED", False
+    if ev.is_attrib:
+        return "ATTRIBUTES_MODIFIED", False
+    if ev.is_modify:
+        return "UPDATED", False
+    if ev.is_close_write:
+        return "UPDATED", True
+    return None, False
+
+
+def _walk(root: bytes, recursive: bool):
+    """Every path below ``root`` (one level unless ``recursive``), never through symlinks."""
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        try:
+            with os.scandir(directory) as it:
+                entries = [(e.path, e.is_dir(follow_symlinks=False)) for e in it]
+        except OSError:
+            continue
+        for path, is_dir in entries:
+            yield path
+            if recursive and is_dir:
+                stack.append(path)
+
+
+def _stop_observer(observer: _Observer | None) -> None:
+    if observer is not None:
+        observer.stop()
+        observer.join(timeout=5)
