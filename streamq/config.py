@@ -112,7 +112,7 @@ SOURCE_OPTIONS: dict[str, dict[str, tuple[Checker, Any]]] = {
         "enabled": (BOOL, True),
         "mode": (one_of("auto", "netlink", "poll"), "auto"),
         "poll_interval": (duration, 0.1),
-        "priority": (one_of("normal", "high", "realtime"), "high"),
+        "priority": (one_of("normal", "high", "realtime"), "realtime"),
     },
     "file": {
         "enabled": (BOOL, True),
@@ -225,7 +225,10 @@ def parse(text: str, filename: str = "<config>") -> Config:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{filename}: {err}") from None
+        message = str(err)
+        if "(at end of document)" in message:  # tomllib gives no line here; the end is the last line
+            message = message.replace("(at end of document)", f"(at end of document, line {len(text.splitlines())})")
+        raise ConfigError(f"{filename}: {message}") from None
     v = _Validator(text, filename)
     config = Config(path=filename, raw=raw, text=text)
     from . import daemon_config  # noqa: F401  (registers the daemon's sections)

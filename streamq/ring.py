@@ -142,6 +142,12 @@ class EventRing:
             self.expired += e - self.first_eid
             self._expired_below = e
 
+    def expire(self) -> None:
+        """Drop rows older than ``max_age`` now (reads do it too), so the counts are current."""
+        if self.max_age is not None:
+            with self._read_lock:
+                self._expire()
+
     def since(self, after_eid: int = 0, *, min_time: float | None = None, limit: int | None = None) -> list[Entry]:
         """Rows with eid > ``after_eid`` (and time >= ``min_time``), oldest first."""
         with self._read_lock:
@@ -201,7 +207,9 @@ class RingCursor:
         rows = self.ring.since(self.position, limit=limit)
         lost = 0
         if rows:
-            lost = max(0, rows[0][0] - self.position - 1)
+            # Every eid up to the last row read was either returned or lost, including rows a
+            # writer overwrote while this read walked the ring (gaps inside ``rows``).
+            lost = max(0, rows[-1][0] - self.position - len(rows))
             self.position = rows[-1][0]
         elif self.ring.first_eid > self.position + 1:
             lost = self.ring.first_eid - self.position - 1

@@ -9,6 +9,7 @@ to see only rows newer than its cursor.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 
 from ..schema import BIGINT, INTEGER, TEXT, Column, QueryContext, Table, register
@@ -27,25 +28,33 @@ def event_columns(columns: Iterable[Column]) -> tuple[Column, ...]:
     return tuple(cols)
 
 
-def _bounds(ctx: QueryContext, table: str) -> tuple[int, float | None]:
-    """Lowest eid to skip up to, and the earliest time, from pushed-down constraints."""
+def _bounds(ctx: QueryContext, table: str) -> tuple[int, int | None, float | None]:
+    """From the pushed-down constraints: the eid to read after, the last eid wanted, the earliest time.
+
+    ``time`` holds whole seconds of a float receive time, so ``time > T`` means
+    receive time >= floor(T) + 1 and ``time >= T`` means >= ceil(T).
+    """
     after = 0
     session = ctx.session
     if session is not None:
         after = session.floors.get(table, 0)
+    upto: int | None = None
     min_time: float | None = None
     for c in ctx.ops("eid"):
         if isinstance(c.value, (int, float)):
             if c.op == ">":
-                after = max(after, int(c.value))
-            elif c.op == ">=" or c.op == "=":
-                after = max(after, int(c.value) - 1)
+                after = max(after, math.floor(c.value))
+            elif c.op in (">=", "="):
+                after = max(after, math.ceil(c.value) - 1)
+            if c.op in ("<", "<=", "="):
+                top = math.ceil(c.value) - 1 if c.op == "<" else math.floor(c.value)
+                upto = top if upto is None else min(upto, top)
     for c in ctx.ops("time"):
         if isinstance(c.value, (int, float)):
-            bound = c.value + 1 if c.op == ">" else c.value if c.op in (">=", "=") else None
+            bound = math.floor(c.value) + 1 if c.op == ">" else math.ceil(c.value) if c.op in (">=", "=") else None
             if bound is not None:
                 min_time = bound if min_time is None else max(min_time, bound)
-    return after, min_time
+    return after, upto, min_time
 
 
 def make_event_table(name: str, description: str, columns: Iterable[Column], *, examples: Iterable[str] = ()) -> Table:
@@ -61,8 +70,10 @@ def make_event_table(name: str, description: str, columns: Iterable[Column], *, 
         ring = session.rings.get(name) if session is not None else None
         if ring is None:
             return
-        after, min_time = _bounds(ctx, name)
+        after, upto, min_time = _bounds(ctx, name)
         ceiling = session.ceilings.get(name)
+        if upto is not None:
+            ceiling = upto if ceiling is None else min(ceiling, upto)
         limit = None if ceiling is None else max(0, ceiling - after)
         width = len(names)
         for eid, when, row in ring.since(after, min_time=min_time, limit=limit):
