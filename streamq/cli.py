@@ -114,6 +114,10 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def _follow(args: argparse.Namespace, config) -> int:
     import asyncio
+    import logging
+
+    # A source that fails and restarts says so on stderr; rows go to stdout.
+    logging.basicConfig(level=logging.WARNING, format="streamq: warning: %(message)s", stream=sys.stderr)
 
     from .follow import Follower
     from .output import StreamPrinter

@@ -15,7 +15,7 @@ from typing import Any
 
 from .config import Config
 from .db import Connection, connect
-from .errors import ConfigError
+from .errors import ConfigError, StreamqError
 from .ring import Rings
 from .sources import manager
 from .sqlthread import SqlThread
@@ -83,10 +83,16 @@ class Follower:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     break
-                try:
-                    await asyncio.wait_for(wake.wait(), remaining)
-                except TimeoutError:
-                    break
+                waiter = asyncio.ensure_future(wake.wait())
+                done, _ = await asyncio.wait(
+                    {waiter, *self._tasks}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+                if waiter not in done:
+                    waiter.cancel()
+                    if not done:
+                        break  # the timeout
+                    self._check_sources(tables)
+                    continue
                 wake.clear()
                 pending[0] = False
                 ceilings = {t: self.rings.ring(t).last_eid for t in tables}
@@ -103,6 +109,19 @@ class Follower:
             for undo in unsubscribe:
                 undo()
         return emitted
+
+    def _check_sources(self, tables: Sequence[str]) -> None:
+        """A source that ended (it cannot run here) leaves --follow waiting for nothing: say why."""
+        running = [t for t in self._tasks if not t.done()]
+        if running:
+            self._tasks = running
+            return
+        reasons = [
+            f"{self.rings.status[t].source}: {self.rings.status[t].last_error}"
+            for t in tables
+            if t in self.rings.status and self.rings.status[t].last_error
+        ]
+        raise StreamqError("no event source could run: " + ("; ".join(reasons) or "they all ended"))
 
     def _window(self, sql: str, floors: dict[str, int], ceilings: dict[str, int]) -> tuple[list[str], list[tuple]]:
         session = self.conn.session

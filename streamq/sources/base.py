@@ -53,7 +53,7 @@ async def supervise(source: Source, *, first_delay: float = 0.5, max_delay: floa
             raise
         except SourceUnavailable as err:
             status.error(str(err))
-            log.warning("%s: %s", source.name, err)
+            log.info("%s: %s", source.name, err)  # the caller reports it (streamq_events, --follow)
             return
         except Exception as err:  # a source failure must not take the others down
             status.error(f"{type(err).__name__}: {err}")
