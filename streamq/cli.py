@@ -25,6 +25,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--follow", action="store_true", help="run the query on each new event and print new rows")
     q.add_argument("--count", type=_positive_int, metavar="N", help="with --follow: stop after N rows")
     q.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="with --follow: stop after this long")
+    q.add_argument(
+        "--repeat", type=_positive_int, metavar="N", help="run the query N times; report median and p95 time, rows"
+    )
+    q.add_argument(
+        "--leak-check",
+        action="store_true",
+        help="with --repeat: also report memory growth per run; exit 1 past the bounds (docs/writing-tables.md)",
+    )
+    q.add_argument("--connect", metavar="PATH", help="run on the daemon listening on this control socket")
     q.add_argument("sql", metavar="SQL")
 
     t = sub.add_parser("tables", parents=[common], help="list the tables")
@@ -54,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sh = sub.add_parser("shell", parents=[common], help="interactive SQL shell (reads stdin when it is not a terminal)")
     sh.add_argument("--json", dest="mode", action="store_const", const="json", default="pretty")
+    sh.add_argument("--connect", metavar="PATH", help="run statements on the daemon listening on this control socket")
     return parser
 
 
@@ -95,7 +105,13 @@ def _config(args: argparse.Namespace):
 def cmd_query(args: argparse.Namespace) -> int:
     from . import output
 
+    if args.connect is not None:
+        return _query_daemon(args)
     config = _config(args)
+    if args.leak_check and not args.repeat:
+        raise ConfigError("--leak-check goes with --repeat N")
+    if args.repeat and (args.follow or args.mode not in ("pretty", "json")):
+        raise ConfigError("--repeat prints a report: it does not go with --follow, --csv or --line")
     if args.follow:
         return _follow(args, config)
     if args.count or args.timeout:
@@ -107,8 +123,44 @@ def cmd_query(args: argparse.Namespace) -> int:
 
         declare_stream_tables(config)  # so configured jsonl/mqtt tables exist (empty) for a one-off query
     conn = connect()
+    if args.repeat:
+        return _repeat(args, conn)
     names, rows = conn.execute(args.sql)
     output.write_rows(sys.stdout, args.mode, names, rows)
+    return 0
+
+
+def _query_daemon(args: argparse.Namespace) -> int:
+    from . import output
+    from .client import Client
+
+    if args.follow or args.count or args.timeout or args.repeat or args.leak_check:
+        raise ConfigError("--follow, --count, --timeout, --repeat and --leak-check run here, not with --connect")
+    with Client(args.connect, on_truncated=_warn_truncated) as client:
+        names, rows = client.execute(args.sql)
+    output.write_rows(sys.stdout, args.mode, names, rows)
+    return 0
+
+
+def _warn_truncated(reply) -> None:
+    print(f"streamq: warning: the daemon's row cap cut the result at {len(reply.rows)} rows", file=sys.stderr)
+
+
+def _repeat(args: argparse.Namespace, conn) -> int:
+    import json
+
+    from . import leakcheck
+
+    if args.leak_check and args.repeat < leakcheck.min_runs():
+        raise ConfigError(f"--leak-check needs --repeat {leakcheck.min_runs()} or more (a warm-up, then a fit)")
+    report = leakcheck.repeat_query(conn, args.sql, args.repeat, leak_check=args.leak_check)
+    if args.mode == "json":
+        sys.stdout.write(json.dumps(report.as_dict()) + "\n")
+    else:
+        sys.stdout.write(report.text())
+    if report.leaking:
+        _error(report.growth.verdict())
+        return 1
     return 0
 
 
@@ -186,6 +238,11 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_shell(args: argparse.Namespace) -> int:
     from .shell import run_shell
 
+    if args.connect is not None:
+        from .client import Client
+
+        with Client(args.connect, on_truncated=_warn_truncated) as client:
+            return run_shell(mode=args.mode, conn=client.connect())
     return run_shell(mode=args.mode)
 
 

@@ -64,6 +64,14 @@ def make_event_table(name: str, description: str, columns: Iterable[Column], *, 
     time_index = names.index("time")
     eid_index = names.index("eid")
     data_names = [n for n in names if n not in _EVENT_TAIL]
+    # time and eid are spliced into the stored values at their column positions; most
+    # tables end with them, and a stored tuple then needs only one concatenation.
+    tail_layout = (time_index, eid_index) == (len(names) - 2, len(names) - 1)
+    time_value, eid_value = (lambda eid, when: int(when)), (lambda eid, when: eid)
+    if time_index < eid_index:
+        (first_index, first), (second_index, second) = (time_index, time_value), (eid_index, eid_value)
+    else:
+        (first_index, first), (second_index, second) = (eid_index, eid_value), (time_index, time_value)
 
     def gen_events(ctx: QueryContext) -> Iterator[tuple]:
         session = ctx.session
@@ -75,22 +83,16 @@ def make_event_table(name: str, description: str, columns: Iterable[Column], *, 
         if upto is not None:
             ceiling = upto if ceiling is None else min(ceiling, upto)
         limit = None if ceiling is None else max(0, ceiling - after)
-        width = len(names)
         for eid, when, row in ring.since(after, min_time=min_time, limit=limit):
             if ceiling is not None and eid > ceiling:
                 break
+            if tail_layout and not isinstance(row, dict):
+                yield (*row, int(when), eid)
+                continue
             values = [row.get(n) for n in data_names] if isinstance(row, dict) else list(row)
-            out = [None] * width
-            j = 0
-            for i in range(width):
-                if i == time_index:
-                    out[i] = int(when)
-                elif i == eid_index:
-                    out[i] = eid
-                else:
-                    out[i] = values[j]
-                    j += 1
-            yield tuple(out)
+            values.insert(first_index, first(eid, when))  # insert the lower index first:
+            values.insert(second_index, second(eid, when))  # the higher one is then in place
+            yield tuple(values)
 
     spec = Table(
         name=name,

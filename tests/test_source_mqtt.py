@@ -1,0 +1,171 @@
+"""The mqtt source and `streamq tail mqtt://...`, against a private mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from mqtt_broker import free_port, mosquitto, start_broker, unique_topic
+
+import streamq
+from conftest import ROOT, run_cli
+from streamq.errors import ConfigError
+from streamq.ring import Rings
+from streamq.sources.base import supervise
+from streamq.sources.mqtt import Broker, MqttSource, parse_url
+from streamq.sources.records import declare_record_table
+
+__all__ = ["mosquitto"]  # the fixture, imported for pytest
+
+
+def _source(url, topic, table, rings, columns=None):
+    options = {"url": url, "topic": topic, "columns": columns or {"n": "INTEGER"}, "qos": 1, "max_line_bytes": 200}
+    return MqttSource(table, options, rings)
+
+
+async def _wait(check, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return check()
+
+
+def _publish_until(broker, topic, payloads, done, every=0.3):
+    """Publish ``payloads`` every ``every`` seconds until ``done`` is set (nothing is retained)."""
+
+    def loop():
+        while not done.is_set():
+            broker.publish(topic, *payloads)
+            done.wait(every)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_parse_url():
+    assert parse_url("mqtt://127.0.0.1:1884/sensors/#") == (Broker("127.0.0.1", 1884), "sensors/#")
+    assert parse_url("mqtts://u:p%40ss@broker.example") == (
+        Broker("broker.example", 8883, True, "u", "p@ss"),
+        None,
+    )
+    assert parse_url("mqtt://[::1]:1999/a/+/b") == (Broker("::1", 1999), "a/+/b")
+    for bad in ("http://x:1", "mqtt://:1883", "mqtt://h:99999", "mqtt://h:port"):
+        with pytest.raises(ConfigError):
+            parse_url(bad)
+
+
+async def test_messages_become_rows_with_their_topic(mosquitto):
+    topic = unique_topic()
+    rings = Rings(capacity=100, max_age=None)
+    source = _source(mosquitto.url, f"{topic}/#", "t", rings)
+    task = asyncio.create_task(supervise(source))
+    try:
+        assert await _wait(lambda: source.connected), source.status.last_error
+        await asyncio.to_thread(
+            mosquitto.publish,
+            f"{topic}/a",
+            '{"n": 1}',
+            '[{"n": 2}, {"n": 3}, 7]',  # an array: a row per object; 7 is skipped
+            '{"n": 4}\n{"n": 5}\nnot json',  # JSON lines in one payload
+            b"\xff\xfe binary",
+            '{"n": "' + "x" * 300 + '"}',  # over max_line_bytes
+        )
+        await asyncio.to_thread(mosquitto.publish, f"{topic}/b", '{"n": 6, "more": {"k": 1}}')
+        ring = rings.ring("t")
+        assert await _wait(lambda: len(ring) >= 6)
+        rows = [row for _, _, row in ring]
+        assert [r["n"] for r in rows] == [1, 2, 3, 4, 5, 6]
+        assert [r["topic"] for r in rows] == [f"{topic}/a"] * 5 + [f"{topic}/b"]
+        assert json.loads(rows[-1]["raw"])["more"] == {"k": 1}
+        assert source.status.skipped == 4  # 7, not json, binary, oversize
+        assert source.status.errors == 0 and source.status.active
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_broker_down_at_start_then_up(tmp_path):
+    port = free_port()
+    topic = unique_topic()
+    declare_record_table("mqtt_late_events", {"n": "INTEGER"}, source="mqtt.late")
+    rings = Rings(capacity=100, max_age=None)
+    source = _source(f"mqtt://127.0.0.1:{port}", topic, "mqtt_late_events", rings)
+    other = asyncio.create_task(asyncio.sleep(30))  # stands for the other sources: they keep running
+    task = asyncio.create_task(supervise(source, first_delay=0.2, max_delay=1.0))
+    broker = None
+    try:
+        assert await _wait(lambda: source.status.errors >= 1)
+        with streamq.connect(rings=rings) as conn:
+            row = conn.query("SELECT * FROM streamq_events WHERE name = 'mqtt_late_events'")[0]
+        assert row["source"] == "mqtt" and row["kind"] == "mqtt" and row["errors"] >= 1
+        assert f"cannot reach MQTT broker mqtt://127.0.0.1:{port}" in row["last_error"]
+        assert "refused" in row["last_error"].lower()
+        assert not task.done() and not other.done()  # retried with backoff, not given up
+        broker = await asyncio.to_thread(start_broker, port)
+        assert await _wait(lambda: source.connected), source.status.last_error
+        await asyncio.to_thread(broker.publish, topic, '{"n": 42}')
+        assert await _wait(lambda: len(rings.ring("mqtt_late_events")) == 1)
+        with streamq.connect(rings=rings) as conn:
+            assert conn.query("SELECT n, topic FROM mqtt_late_events") == [{"n": 42, "topic": topic}]
+    finally:
+        task.cancel()
+        other.cancel()
+        await asyncio.gather(task, other, return_exceptions=True)
+        if broker is not None:
+            broker.stop()
+
+
+def test_follow_cli_with_an_mqtt_source(mosquitto, tmp_path):
+    topic = unique_topic("sensors")
+    cfg = tmp_path / "streamq.toml"
+    cfg.write_text(
+        f'[sources.mqtt.sensors]\nurl = "{mosquitto.url}"\ntopic = "{topic}/#"\n'
+        '[sources.mqtt.sensors.columns]\ntemp = "DOUBLE"\nroom = "TEXT"\n'
+    )
+    done = threading.Event()
+    thread = _publish_until(mosquitto, f"{topic}/kitchen", ['{"temp": 21.5, "room": "kitchen"}'], done)
+    try:
+        result = run_cli(
+            "query", "--follow", "--json", "--count", "2", "--timeout", "15", "-c", str(cfg),
+            "SELECT room, temp, topic FROM sensors_events WHERE temp > 20",
+        )  # fmt: skip
+    finally:
+        done.set()
+        thread.join()
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows == [{"room": "kitchen", "temp": 21.5, "topic": f"{topic}/kitchen"}] * 2
+
+
+def test_tail_an_mqtt_topic(mosquitto):
+    topic = unique_topic("sensors")
+    url = f"{mosquitto.url}/{topic}/#"
+    done = threading.Event()
+    payloads = ['{"id": 1, "temp": 19}', '{"id": 2, "temp": 30, "unit": "C"}']
+    thread = _publish_until(mosquitto, f"{topic}/hall", payloads, done)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "streamq", "tail", url, "--sql", "SELECT id, unit, topic FROM stream WHERE temp > 25",
+             "--count", "2", "--timeout", "15"],
+            capture_output=True, text=True, timeout=30, cwd=ROOT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    finally:
+        done.set()
+        thread.join()
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert rows == [{"id": 2, "unit": "C", "topic": f"{topic}/hall"}] * 2
+
+
+def test_tail_an_unreachable_broker_fails_with_a_clear_message():
+    port = free_port()
+    result = run_cli("tail", f"mqtt://127.0.0.1:{port}/x/#", "--timeout", "10")
+    assert result.returncode == 1
+    assert f"cannot reach MQTT broker mqtt://127.0.0.1:{port}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
