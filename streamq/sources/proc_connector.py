@@ -27,6 +27,7 @@ import threading
 from .. import procfs
 from ..text import decode
 from .base import Source, SourceUnavailable
+from .netlink import open_netlink
 
 NETLINK_CONNECTOR = 11
 CN_IDX_PROC = 1
@@ -156,20 +157,13 @@ def exec_details(pid: int, cmdline: bytes | None = None) -> dict:
 
 def open_connector() -> socket.socket:
     """A bound, subscribed proc connector socket; SourceUnavailable without the rights."""
+    what = "join the proc connector (needs root or CAP_NET_ADMIN)"
+    sock = open_netlink(NETLINK_CONNECTOR, CN_IDX_PROC, label="proc connector", what=what, rcvbuf=_RCVBUF)
     try:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK, NETLINK_CONNECTOR)
-    except OSError as err:
-        raise SourceUnavailable(f"proc connector: cannot open netlink socket: {err.strerror}") from err
-    try:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, 33, _RCVBUF)  # SO_RCVBUFFORCE: root may exceed rmem_max
-        except OSError:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
-        sock.bind((0, CN_IDX_PROC))
         sock.send(subscribe_message())
     except OSError as err:
         sock.close()
-        raise SourceUnavailable(f"proc connector: {err.strerror} (needs root or CAP_NET_ADMIN)") from err
+        raise SourceUnavailable(f"proc connector: cannot {what}: {err.strerror}") from err
     return sock
 
 

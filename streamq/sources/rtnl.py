@@ -27,6 +27,7 @@ import struct
 from .. import rtnetlink
 from ..rtnetlink import IFADDRMSG, IFINFOMSG, RTMSG, cstr
 from .base import Source, SourceUnavailable
+from .netlink import open_netlink
 
 RTMGRP_LINK, RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE = 0x1, 0x10, 0x40
 RTMGRP_IPV6_IFADDR, RTMGRP_IPV6_ROUTE = 0x100, 0x400
@@ -204,20 +205,14 @@ class NetworkState:
 
 
 def open_socket() -> socket.socket:
-    try:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK, socket.NETLINK_ROUTE)
-    except OSError as err:
-        raise SourceUnavailable(f"rtnetlink: cannot open a NETLINK_ROUTE socket: {err.strerror}") from err
-    try:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, 33, _RCVBUF)  # SO_RCVBUFFORCE: root may exceed rmem_max
-        except OSError:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
-        sock.bind((0, GROUPS))
-    except OSError as err:
-        sock.close()
-        raise SourceUnavailable(f"rtnetlink: cannot join the link/address/route groups: {err.strerror}") from err
-    return sock
+    return open_netlink(
+        socket.NETLINK_ROUTE,
+        GROUPS,
+        label="rtnetlink",
+        what="join the link/address/route groups",
+        rcvbuf=_RCVBUF,
+        raw=True,
+    )
 
 
 class NetworkSource(Source):

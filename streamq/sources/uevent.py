@@ -22,7 +22,8 @@ import socket
 from .. import procfs
 from ..hwdata import parse_udev_data
 from ..text import decode
-from .base import Source, SourceUnavailable
+from .base import Source
+from .netlink import open_netlink
 
 NETLINK_KOBJECT_UEVENT = 15
 KERNEL_GROUP = 1
@@ -123,20 +124,9 @@ def event_row(env: dict[str, str], udev_root: str = "/run/udev/data") -> dict:
 
 
 def open_socket() -> socket.socket:
-    try:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT)
-    except OSError as err:
-        raise SourceUnavailable(f"uevent: cannot open a NETLINK_KOBJECT_UEVENT socket: {err.strerror}") from err
-    try:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, 33, _RCVBUF)  # SO_RCVBUFFORCE: root may exceed rmem_max
-        except OSError:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
-        sock.bind((0, KERNEL_GROUP))
-    except OSError as err:
-        sock.close()
-        raise SourceUnavailable(f"uevent: cannot join the kernel's uevent group: {err.strerror}") from err
-    return sock
+    return open_netlink(
+        NETLINK_KOBJECT_UEVENT, KERNEL_GROUP, label="uevent", what="join the kernel's uevent group", rcvbuf=_RCVBUF
+    )
 
 
 class HardwareSource(Source):
