@@ -18,9 +18,12 @@ BIGINT = "BIGINT"
 UNSIGNED_BIGINT = "UNSIGNED BIGINT"
 DOUBLE = "DOUBLE"
 BLOB = "BLOB"
+# osquery's DATETIME: we give unix seconds as integers; the declared type gives the
+# column NUMERIC affinity, so `not_valid_after < strftime('%s', 'now')` compares numbers.
+DATETIME = "DATETIME"
 
-INTEGER_TYPES = frozenset({INTEGER, BIGINT, UNSIGNED_BIGINT})
-TYPES = frozenset({TEXT, INTEGER, BIGINT, UNSIGNED_BIGINT, DOUBLE, BLOB})
+INTEGER_TYPES = frozenset({INTEGER, BIGINT, UNSIGNED_BIGINT, DATETIME})
+TYPES = frozenset({TEXT, INTEGER, BIGINT, UNSIGNED_BIGINT, DOUBLE, BLOB, DATETIME})
 
 Row = Mapping[str, Any]
 

@@ -21,6 +21,8 @@ BUILTIN_MODULES = (
     "streamq.tables.files",
     "streamq.tables.packages",
     "streamq.tables.browsers",
+    "streamq.tables.certs",
+    "streamq.tables.startup",
     "streamq.tables.events",
     "streamq.tables.meta",
 )
