@@ -7,9 +7,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .db import Connection, connect
 from .errors import ConfigError, QueryError, StreamqError
 from .schema import BIGINT, BLOB, DOUBLE, INTEGER, TEXT, UNSIGNED_BIGINT, Column, QueryContext, Table, table
+
+if TYPE_CHECKING:
+    from .client import Client
 
 __all__ = [
     "BIGINT",
@@ -18,6 +23,7 @@ __all__ = [
     "INTEGER",
     "TEXT",
     "UNSIGNED_BIGINT",
+    "Client",
     "Column",
     "ConfigError",
     "Connection",
@@ -29,3 +35,13 @@ __all__ = [
     "table",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # The daemon client is imported on first use: most programs never talk to a daemon.
+    if name == "Client":
+        from .client import Client
+
+        globals()["Client"] = Client
+        return Client
+    raise AttributeError(f"module 'streamq' has no attribute {name!r}")

@@ -8,6 +8,7 @@ change keep their diff base and counters (they live in the state store).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -17,9 +18,11 @@ import uuid
 from importlib import resources
 from typing import Any
 
+import apsw
+
 from . import __version__
 from . import config as config_mod
-from .config import Config
+from .config import Config, _Validator
 from .daemon_config import host_identifier
 from .db import connect
 from .errors import ConfigError
@@ -92,11 +95,31 @@ class Daemon:
     # -- start --------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Open everything; on failure close what was opened and remove a state file made just now."""
         state_path = self.config.daemon.get("state", {}).get("path", "streamq-state.db")
+        fresh_state = not os.path.exists(state_path)
+        try:
+            await self._start(state_path)
+        except BaseException:
+            await self._abort_start()
+            if fresh_state:
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(state_path + suffix)
+            raise
+
+    async def _start(self, state_path: str) -> None:
         manager.declare_stream_tables(self.config)
-        self.store = await self.sql(StateStore, state_path)
         self.conn = await self.sql(connect, rings=self.rings)
         self.conn.session.daemon = self
+        specs = query_specs(self.config)
+        # Sources are built (not started) first: a table no source fills is a config error,
+        # and it must come before any file is created.
+        sources = await self._build_sources(self.config, specs)
+        try:
+            self.store = await self.sql(StateStore, state_path)
+        except (OSError, apsw.Error) as err:
+            raise self._path_error(("state", "path"), state_path, err) from None
         self.instance_id = await self.sql(self.store.instance_uuid)
         schedule = self.config.daemon.get("schedule", {})
         self.scheduler = Scheduler(
@@ -115,12 +138,34 @@ class Daemon:
         )
         self.scheduler.generation = self.generation
         await self._start_sinks(self.config)
-        specs = query_specs(self.config)
-        await self._start_sources(self.config, specs)
+        self._run_sources(sources)
         self._load_decorations = await self.sql(self._run_decorators, "load")
         for spec in specs.values():
             await self.scheduler.add(spec)
+        from .control import start_control
+
+        self.control = await start_control(self)  # last: its requests may read every part above
         log.info("streamq %s running %d queries as %s", __version__, len(specs), self.host)
+
+    def _path_error(self, key: tuple[str, ...], path: str, err: BaseException) -> ConfigError:
+        reason = getattr(err, "strerror", None) or str(err)
+        return _Validator(self.config.text, self.config.path or "<config>").fail(key, f"cannot open {path}: {reason}")
+
+    async def _abort_start(self) -> None:
+        for task in self._delivery_tasks:
+            task.cancel()
+        await asyncio.gather(*self._delivery_tasks, return_exceptions=True)
+        for sink in self.sinks.values():
+            with contextlib.suppress(Exception):
+                await sink.close()
+        await manager.stop(self._source_tasks.values())
+        if hasattr(self, "scheduler"):
+            await self.scheduler.stop()
+        for name in ("store", "conn"):
+            if hasattr(self, name):
+                with contextlib.suppress(Exception):
+                    await self.sql(getattr(self, name).close)
+        self.sql.close()
 
     async def _start_sinks(self, config: Config) -> None:
         import importlib
@@ -129,14 +174,17 @@ class Daemon:
             module, cls_name = SINKS[options["type"]]
             cls = getattr(importlib.import_module(module), cls_name)
             sink = cls(name, options, host=self.host)
-            await sink.start()
+            try:
+                await sink.start()
+            except OSError as err:
+                raise self._path_error(("sinks", name, "path"), options.get("path") or name, err) from None
             self.sinks[name] = sink
             delivery = Delivery(sink, self.store, self.sql, max_backlog_rows=options["max_backlog_rows"])
             self.deliveries[name] = delivery
             self._delivery_tasks.append(asyncio.create_task(delivery.run(), name=f"sink:{name}"))
             delivery.wake.set()  # deliver what an earlier run left in the outbox
 
-    async def _start_sources(self, config: Config, specs: dict[str, QuerySpec]) -> None:
+    async def _build_sources(self, config: Config, specs: dict[str, QuerySpec]) -> list:
         fillable = manager.table_sources(config)
         wanted: set[str] = set()
         for spec in specs.values():
@@ -150,10 +198,16 @@ class Daemon:
             if options.get("enabled", True):
                 wanted.update(t for t, (k, _) in fillable.items() if k == key)
         new = sorted(t for t in wanted if t not in self._source_tasks)
-        for table in new:
-            self.rings.ring(table)  # so queries see the ring even before its first event
-        for source in manager.build(config, self.rings, new):
+        return manager.build(config, self.rings, new)
+
+    def _run_sources(self, sources: list) -> None:
+        for source in sources:
+            self.rings.ring(source.table)  # so queries see the ring even before its first event
+        for source in sources:
             self._source_tasks[source.table] = manager.start([source])[0]
+
+    async def _start_sources(self, config: Config, specs: dict[str, QuerySpec]) -> None:
+        self._run_sources(await self._build_sources(config, specs))
 
     def _wake_sinks(self, names: tuple[str, ...]) -> None:
         for name in names:
@@ -265,6 +319,10 @@ class Daemon:
                 log.warning("sink %s: close failed: %s", sink.name, err)
 
     async def shutdown(self) -> None:
+        # Before anything that waits for the SQL thread: a query running now is interrupted.
+        self.scheduler.stopping = True
+        if getattr(self, "control", None) is not None:
+            await self.control.stop()  # first: no request may start while the rest closes
         await self.scheduler.stop()
         await self._stop_sinks()
         await manager.stop(self._source_tasks.values())

@@ -34,6 +34,13 @@ def non_negative_int(value: Any) -> int:
     return value
 
 
+def positive_duration(value: Any) -> float:
+    seconds = duration(value)
+    if seconds <= 0:
+        raise ValueError("expected a duration above zero, like '250ms' or '5s'")
+    return seconds
+
+
 def percent(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
         raise ValueError("expected a percentage from 0 to 100")
@@ -45,7 +52,7 @@ STATE = {"path": (STRING, "streamq-state.db")}
 SCHEDULE = {
     "epoch": (non_negative_int, 0),
     "splay_percent": (percent, 10.0),
-    "deadline": (duration, 60.0),
+    "deadline": (positive_duration, 60.0),
     "denylist_after": (positive_int, 3),
     "denylist_for": (duration, 3600.0),
     "memory_mb": (positive_int, 512),
@@ -78,7 +85,7 @@ SINK_OPTIONS = {
 QUERY = {
     "sql": (STRING, None),
     "query": (STRING, None),  # osquery's name for sql
-    "interval": (duration, None),
+    "interval": (positive_duration, None),
     "on": (string_list, []),
     "debounce": (duration, 0.02),
     "mode": (one_of("diff", "snapshot", "stream"), None),
@@ -87,7 +94,7 @@ QUERY = {
     "removed": (BOOL, True),
     "format": (one_of("event", "batch"), "event"),
     "numerics": (BOOL, True),
-    "deadline": (duration, None),
+    "deadline": (positive_duration, None),
     "platform": (STRING, None),
     "version": (STRING, None),
     "description": (STRING, None),
@@ -96,6 +103,13 @@ QUERY = {
     "denylist": (BOOL, True),
 }
 PACKS = {"paths": (string_list, [])}
+# The control socket (streamq.control); path None: streamq.client.default_path().
+CONTROL = {
+    "enabled": (BOOL, True),
+    "path": (STRING, None),
+    "max_rows": (positive_int, 100_000),
+    "deadline": (positive_duration, 10.0),
+}
 DECORATORS = {
     "load": (string_list, []),
     "always": (string_list, []),
@@ -161,9 +175,18 @@ def _queries(v, config: Config, data: Any) -> None:
 def _packs(v, config: Config, data: Any) -> None:
     clean = v.section(("packs",), data, PACKS)
     queries = config.daemon.setdefault("queries", {})
+    from .errors import ConfigError
+
     for pattern in clean["paths"]:
-        for path in sorted(glob.glob(pattern)):
-            for name, query in load_pack(v, path).items():
+        found = sorted(glob.glob(pattern))
+        if not found and not glob.has_magic(pattern):
+            raise v.fail(("packs", "paths"), f"no such pack file {pattern!r}")
+        for path in found:
+            try:
+                pack = load_pack(v, path)
+            except ConfigError as err:  # point at the config line that named the pack, too
+                raise v.fail(("packs", "paths"), str(err)) from None
+            for name, query in pack.items():
                 queries.setdefault(name, query)
     config.daemon["packs"] = clean
 
@@ -207,8 +230,15 @@ def _runs_here(platform: Any) -> bool:
 
 
 def _cross_check(v, config: Config) -> None:
+    from .sources.manager import table_sources
+
     sinks = config.daemon.get("sinks", {})
+    event_tables = table_sources(config)
     for name, query in config.daemon.get("queries", {}).items():
+        for table in query["on"]:
+            if table not in event_tables:
+                known = ", ".join(sorted(event_tables)) or "none"
+                raise v.fail(("queries", name, "on"), f"no source fills {table!r} (event tables: {known})")
         wanted = query["sinks"] if query["sinks"] is not None else list(sinks)
         for sink in wanted:
             if sink not in sinks:
@@ -230,6 +260,7 @@ EXTRA_SECTIONS.update(
         "queries": _queries,
         "packs": _packs,
         "decorators": _section("decorators", DECORATORS),
+        "control": _section("control", CONTROL),
     }
 )
 FINAL_CHECKS.append(_cross_check)

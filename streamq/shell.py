@@ -225,11 +225,16 @@ def _run_time(started: float, times: os.times_result) -> str:
     return f"Run Time: real {real:.3f}s user {user:.3f}s sys {system:.3f}s\n"
 
 
-def run_shell(*, mode: str = "pretty") -> int:
-    """Run the shell on stdin; return the exit code (1 if a statement read from stdin failed)."""
-    from .db import connect
+def run_shell(*, mode: str = "pretty", conn=None) -> int:
+    """Run the shell on stdin; return the exit code (1 if a statement read from stdin failed).
 
-    conn = connect()
+    ``conn`` runs the statements: anything with ``execute(sql) -> (names, rows)`` and
+    ``tables()``, such as a streamq.Client on a daemon; by default a new local connection.
+    """
+    if conn is None:
+        from .db import connect
+
+        conn = connect()
     if sys.stdin.isatty():
         return _interactive(Shell(conn, out=sys.stdout, err=sys.stderr, mode=mode))
     shell = Shell(conn, out=sys.stdout, err=sys.stderr, mode=mode, script=True)
