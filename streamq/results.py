@@ -50,8 +50,9 @@ class Header:
 
 
 def calendar_time(unix_time: int) -> str:
-    """osquery's calendarTime: asctime in UTC with a ' UTC' suffix."""
-    return time.strftime("%a %b %e %H:%M:%S %Y UTC", time.gmtime(unix_time)).replace("  ", " ")
+    """osquery's calendarTime: asctime in UTC with a ' UTC' suffix (a day below 10 is
+    space-padded, "Wed Sep  2 ...", exactly as osquery's asctime output)."""
+    return time.asctime(time.gmtime(unix_time)) + " UTC"
 
 
 def as_osquery_text(value: Any) -> str:

@@ -108,6 +108,7 @@ class Scheduler:
         self.decorations = decorations or dict
         self.queries: dict[str, QueryRuntime] = {}
         self.generation = ""  # the rings' identity: cursors from another daemon run mean nothing
+        self.stopping = False  # set at shutdown: a running query is interrupted, not waited for
 
     # -- adding and removing ------------------------------------------------------------------
 
@@ -132,6 +133,7 @@ class Scheduler:
             await asyncio.gather(rt.task, return_exceptions=True)
 
     async def stop(self) -> None:
+        self.stopping = True  # read by the progress handler of a query running now
         for name in list(self.queries):
             await self.remove(name)
 
@@ -149,16 +151,21 @@ class Scheduler:
                 loop.call_soon_threadsafe(wake.set)
 
         rings = self.conn.session.rings
-        unsubscribe = [rings.ring(t).subscribe(notify) for t in spec.on]
+        # A stream query without `on` wakes on the event tables it reads.
+        triggers = spec.on or (rt.event_tables if spec.mode == "stream" else ())
+        interval = spec.interval
+        if interval is None and not triggers:
+            interval = 60.0  # nothing would ever wake it: run it on a timer rather than spin
+        unsubscribe = [rings.ring(t).subscribe(notify) for t in triggers]
         splay = self.options.splay_percent / 100.0
         # The first run comes soon (within a second, splayed) so a fresh daemon has its baselines.
-        next_run = time.monotonic() + (random.uniform(0, min(spec.interval * splay, 1.0)) if spec.interval else 0)
+        next_run = time.monotonic() + (random.uniform(0, min(interval * splay, 1.0)) if interval else 0)
         try:
-            if not spec.interval:
+            if not interval:
                 await self.run_once(rt)  # a purely event-driven query still takes its baseline now
             while True:
-                timeout = None if spec.interval is None else max(0.0, next_run - time.monotonic())
-                if spec.on:
+                timeout = None if interval is None else max(0.0, next_run - time.monotonic())
+                if triggers:
                     try:
                         await asyncio.wait_for(wake.wait(), timeout)
                         await asyncio.sleep(spec.debounce)  # let a burst of events land in one run
@@ -169,8 +176,8 @@ class Scheduler:
                 else:
                     await asyncio.sleep(timeout or 0)
                 await self.run_once(rt)
-                if spec.interval is not None and time.monotonic() >= next_run:
-                    next_run = time.monotonic() + spec.interval * random.uniform(1 - splay, 1 + splay)
+                if interval is not None and time.monotonic() >= next_run:
+                    next_run = time.monotonic() + interval * random.uniform(1 - splay, 1 + splay)
         finally:
             for undo in unsubscribe:
                 undo()
@@ -194,6 +201,9 @@ class Scheduler:
 
     def _failed(self, rt: QueryRuntime, err: Exception) -> None:
         stats = rt.stats
+        if self.stopping:
+            return  # interrupted by the shutdown, not by its deadline
+        previous = stats.last_error
         stats.errors += 1
         stats.last_error = str(err) if isinstance(err, QueryError) else f"{type(err).__name__}: {err}"
         if "interrupted" in stats.last_error:
@@ -209,7 +219,8 @@ class Scheduler:
                     self.options.denylist_for,
                 )
                 return
-        log.warning("query %s failed: %s", rt.spec.name, stats.last_error)
+        if stats.last_error != previous:  # a query failing the same way every second logs it once
+            log.warning("query %s failed: %s", rt.spec.name, stats.last_error)
 
     def _run(self, rt: QueryRuntime) -> int:
         spec = rt.spec
@@ -221,7 +232,7 @@ class Scheduler:
         started = time.monotonic()
         usage = resource.getrusage(resource.RUSAGE_THREAD)
         deadline = started + spec.deadline
-        self.conn.apsw.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+        self.conn.apsw.set_progress_handler(lambda: self.stopping or time.monotonic() > deadline, 1000)
         session.floors, session.ceilings = floors, ceilings
         try:
             names, rows = self.conn.execute(spec.sql)
