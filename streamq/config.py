@@ -121,7 +121,7 @@ SOURCE_OPTIONS: dict[str, dict[str, tuple[Checker, Any]]] = {
         "hash": (subset_of("md5", "sha1", "sha256"), []),
         "hash_max_bytes": (positive_int, 50_000_000),
     },
-    "socket": {"enabled": (BOOL, True), "interval": (duration, 0.25)},
+    "socket": {"enabled": (BOOL, True), "interval": (duration, 0.25), "connections_interval": (duration, 1.0)},
     "network": {"enabled": (BOOL, True)},
     "hardware": {"enabled": (BOOL, True)},
 }

@@ -70,7 +70,7 @@ def test_every_documented_key():
         "hash": ["sha256", "md5"],
         "hash_max_bytes": 1000,
     }
-    assert config.sources["socket"] == {"enabled": False, "interval": 2.0}
+    assert config.sources["socket"] == {"enabled": False, "interval": 2.0, "connections_interval": 1.0}
     assert config.sources["network"] == {"enabled": True}
     assert config.sources["hardware"] == {"enabled": False}
     jsonl = config.sources["jsonl.app"]
