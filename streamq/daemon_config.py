@@ -80,6 +80,7 @@ SINK_OPTIONS = {
         "keepalive": (duration, 30.0),
         "status_topic": (STRING, "streamq/{host}/status"),
         "batch_max": (positive_int, 500),
+        "lines_per_message": (non_negative_int, 0),  # 0: one line a message, batched only under load
     },
 }
 QUERY = {
@@ -109,6 +110,17 @@ CONTROL = {
     "path": (STRING, None),
     "max_rows": (positive_int, 100_000),
     "deadline": (positive_duration, 10.0),
+}
+# Fleet queries over MQTT v5 (streamq.fleet, docs/fleet.md); a [fleet] section enables them.
+FLEET = {
+    "enabled": (BOOL, True),
+    "url": (STRING, None),
+    "key": (STRING, None),
+    "key_file": (STRING, None),
+    "allow_unsigned": (BOOL, False),
+    "max_age": (positive_duration, 30.0),
+    "client_id": (STRING, None),
+    "status": (BOOL, True),
 }
 DECORATORS = {
     "load": (string_list, []),
@@ -247,6 +259,35 @@ def _cross_check(v, config: Config) -> None:
         query["sinks"] = wanted
 
 
+def _fleet(v, config: Config, data: Any) -> None:
+    from .errors import ConfigError
+    from .sources.mqtt import parse_url
+
+    clean = v.section(("fleet",), data, FLEET)
+    if clean["enabled"]:
+        if not clean["url"]:
+            raise v.fail(("fleet",), "missing required key 'url' (mqtt://host:port)")
+        try:
+            parse_url(clean["url"])
+        except ConfigError as err:
+            raise v.fail(("fleet", "url"), str(err)) from None
+        if clean["key"] is not None and clean["key_file"] is not None:
+            raise v.fail(("fleet", "key_file"), "set key or key_file, not both")
+        key = clean["key"]
+        if clean["key_file"] is not None:
+            try:
+                with open(clean["key_file"], encoding="utf-8") as f:
+                    key = f.read().strip()
+            except (OSError, UnicodeError) as err:
+                raise v.fail(("fleet", "key_file"), f"cannot read {clean['key_file']}: {err}") from None
+        if key == "":
+            raise v.fail(("fleet", "key_file" if clean["key_file"] else "key"), "the key is empty")
+        if key is None and not clean["allow_unsigned"]:
+            raise v.fail(("fleet",), "set key or key_file (or allow_unsigned = true to accept anyone's SQL)")
+        clean["key_bytes"] = key.encode() if key is not None else None
+    config.daemon["fleet"] = clean
+
+
 def host_identifier(config: Config) -> str:
     return config.daemon.get("host", {}).get("identifier") or socket.gethostname()
 
@@ -261,6 +302,7 @@ EXTRA_SECTIONS.update(
         "packs": _packs,
         "decorators": _section("decorators", DECORATORS),
         "control": _section("control", CONTROL),
+        "fleet": _fleet,
     }
 )
 FINAL_CHECKS.append(_cross_check)

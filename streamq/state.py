@@ -67,6 +67,11 @@ class Batch:
     query: str
     rows: int
     lines: list[bytes]
+    ids: list[int] = field(default_factory=list)  # outbox ids this batch stands for (several when coalesced)
+
+    def __post_init__(self) -> None:
+        if not self.ids:
+            self.ids = [self.id]
 
 
 class StateStore:

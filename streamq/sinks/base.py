@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ..state import Batch
+
 log = logging.getLogger("streamq.sinks")
 
 
@@ -28,6 +30,10 @@ class Sink:
     """Subclasses implement :meth:`send`; it returns once the lines are delivered, or raises."""
 
     type: ClassVar[str] = "sink"
+    # Whether consecutive outbox batches of one query may go out in one send(): it
+    # lets a sink batch under load (MQTT); the file sink keeps batches apart so its
+    # after-crash check compares exactly one batch.
+    coalesce: ClassVar[bool] = False
 
     def __init__(self, name: str, options: Mapping[str, Any], *, host: str) -> None:
         self.name = name
@@ -49,6 +55,7 @@ class Sink:
 
 
 Call = Callable[..., Awaitable[Any]]
+_MAX_GROUP_LINES = 10_000
 
 
 class Delivery:
@@ -91,7 +98,7 @@ class Delivery:
                 self.idle.clear()
                 await self.refresh_backlog()
                 continue
-            for batch in batches:
+            for batch in self._groups(batches):
                 try:
                     await self.sink.send(batch.query, batch.lines)
                 except asyncio.CancelledError:
@@ -114,7 +121,25 @@ class Delivery:
                     self._failing = False
                     stats.sent += batch.rows
                     stats.queued = max(0, stats.queued - batch.rows)
-                    await self.sql(self.store.delivered, [batch.id])
+                    await self.sql(self.store.delivered, batch.ids)
+
+    def _groups(self, batches: list[Batch]) -> list[Batch]:
+        """Consecutive batches of one query joined (for a coalescing sink), in order."""
+        groups: list[Batch] = []
+        for batch in batches:
+            last = groups[-1] if groups else None
+            if (
+                self.sink.coalesce
+                and last is not None
+                and last.query == batch.query
+                and len(last.lines) + len(batch.lines) <= _MAX_GROUP_LINES
+            ):
+                last.lines = last.lines + batch.lines
+                last.rows += batch.rows
+                last.ids.append(batch.id)
+            else:
+                groups.append(Batch(batch.id, batch.sink, batch.query, batch.rows, batch.lines, [batch.id]))
+        return groups
 
     async def drain(self, timeout: float) -> bool:
         """Wait until the outbox is empty (True) or ``timeout`` passes (False)."""
