@@ -64,6 +64,26 @@ def build_parser() -> argparse.ArgumentParser:
     sh = sub.add_parser("shell", parents=[common], help="interactive SQL shell (reads stdin when it is not a terminal)")
     sh.add_argument("--json", dest="mode", action="store_const", const="json", default="pretty")
     sh.add_argument("--connect", metavar="PATH", help="run statements on the daemon listening on this control socket")
+
+    fl = sub.add_parser("fleet", help="ask every daemon on an MQTT broker (docs/fleet.md)")
+    fleet_sub = fl.add_subparsers(dest="fleet_command", metavar="ACTION")
+    fleet_sub.required = True
+    fq = fleet_sub.add_parser(
+        "query",
+        parents=[common],
+        help="run read-only SQL on every daemon (or the --host ones), rows with a host column",
+    )
+    fq.add_argument("--host", action="append", metavar="H", help="ask only this host (repeat for several)")
+    fq.add_argument("--max-rows", type=_positive_int, metavar="N", help="ask each host for at most N rows")
+    fq.add_argument("sql", metavar="SQL")
+    fh = fleet_sub.add_parser("hosts", parents=[common], help="list the hosts the broker's status topics know")
+    for p in (fq, fh):
+        p.add_argument("--broker", metavar="URL", help="mqtt[s]://[user:password@]host:port (default: [fleet] url)")
+        p.add_argument("--timeout", type=_positive_float, default=5.0, metavar="S", help="wait this long (default 5)")
+        p.add_argument("--json", dest="mode", action="store_const", const="json", default="pretty")
+    keys = fq.add_mutually_exclusive_group()
+    keys.add_argument("--key", metavar="K", help="shared key (default: $STREAMQ_FLEET_KEY, else [fleet] key)")
+    keys.add_argument("--key-file", metavar="F", help="read the shared key from this file")
     return parser
 
 
@@ -267,6 +287,69 @@ def cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+def cmd_fleet(args: argparse.Namespace) -> int:
+    """Exit 0: every expected host answered; 1: an error reply, a host missing, or no broker; 2: usage."""
+    import asyncio
+
+    from . import fleet, output
+
+    options = (_config(args).daemon.get("fleet") or {}) if args.config else {}
+    url = args.broker or options.get("url")
+    if not url:
+        raise ConfigError("name the broker: --broker mqtt://host:port (or -c a config with a [fleet] url)")
+    if args.fleet_command == "hosts":
+        statuses = asyncio.run(fleet.hosts(url, timeout=args.timeout))
+        output.write_rows(sys.stdout, args.mode, ["host", "status"], sorted(statuses.items()))
+        return 0
+    key = _fleet_key(args, options)
+    result = asyncio.run(
+        fleet.query(url, args.sql, hosts=args.host, timeout=args.timeout, key=key, max_rows=args.max_rows)
+    )
+    columns: list[str] = []
+    for reply in result.replies.values():
+        columns += [c for c in reply.columns if c not in columns]
+    rows = []
+    for host in sorted(result.replies):
+        reply = result.replies[host]
+        if reply.error is not None:
+            print(f"streamq: {host}: error: {reply.error}", file=sys.stderr)
+            continue
+        if reply.truncated:
+            print(f"streamq: {host}: warning: its row cap cut the result at {len(reply.rows)} rows", file=sys.stderr)
+        at = [reply.columns.index(c) if c in reply.columns else None for c in columns]
+        rows += [[host, *(row[i] if i is not None else None for i in at)] for row in reply.rows]
+    if args.mode == "json" or any(r.error is None for r in result.replies.values()):
+        output.write_rows(sys.stdout, args.mode, ["host", *columns], rows)
+    for host in sorted(result.duplicates):
+        print(f"streamq: {host}: warning: answered more than once (one host identifier, two daemons?)", file=sys.stderr)
+    # Named hosts, and hosts online when asked, count in the exit code; a host already offline does not.
+    for host in result.missing:
+        status = result.statuses.get(host)
+        note = f" (status: {status})" if status else ""
+        print(f"streamq: {host}: no answer within {args.timeout:g}s{note}", file=sys.stderr)
+    if not args.host:
+        for host in sorted(result.statuses.keys() - result.expected - result.replies.keys()):
+            print(f"streamq: {host}: no answer (status: {result.statuses[host]})", file=sys.stderr)
+    if not result.replies and not result.expected:
+        print(f"streamq: no host answered within {args.timeout:g}s", file=sys.stderr)
+        return 1
+    return 0 if result.complete else 1
+
+
+def _fleet_key(args: argparse.Namespace, options: dict) -> bytes | None:
+    if args.key_file:
+        try:
+            with open(args.key_file, encoding="utf-8") as f:
+                key = f.read().strip()
+        except (OSError, UnicodeError) as err:
+            raise ConfigError(f"--key-file: cannot read {args.key_file}: {err}") from None
+        if not key:
+            raise ConfigError(f"--key-file: {args.key_file} is empty")
+        return key.encode()
+    key = args.key or os.environ.get("STREAMQ_FLEET_KEY")
+    return key.encode() if key else options.get("key_bytes")
+
+
 COMMANDS = {
     "run": cmd_run,
     "query": cmd_query,
@@ -274,6 +357,7 @@ COMMANDS = {
     "schema": cmd_schema,
     "shell": cmd_shell,
     "tail": cmd_tail,
+    "fleet": cmd_fleet,
 }
 
 

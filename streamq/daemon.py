@@ -145,6 +145,9 @@ class Daemon:
         from .control import start_control
 
         self.control = await start_control(self)  # last: its requests may read every part above
+        from .fleet import start_fleet
+
+        self.fleet = await start_fleet(self)
         log.info("streamq %s running %d queries as %s", __version__, len(specs), self.host)
 
     def _path_error(self, key: tuple[str, ...], path: str, err: BaseException) -> ConfigError:
@@ -323,6 +326,8 @@ class Daemon:
         self.scheduler.stopping = True
         if getattr(self, "control", None) is not None:
             await self.control.stop()  # first: no request may start while the rest closes
+        if getattr(self, "fleet", None) is not None:
+            await self.fleet.stop()
         await self.scheduler.stop()
         await self._stop_sinks()
         await manager.stop(self._source_tasks.values())

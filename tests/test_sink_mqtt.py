@@ -166,6 +166,7 @@ async def test_lines_arrive_in_order_per_query(mosquitto, cleanup):
                 lines = [b'{"q":"%s","n":%d}' % (query.encode(), chunk * 100 + i) for i in range(100)]
                 await sink.send(query, lines)  # returns only after every PUBACK
                 sent[query] += lines
+
         def lines_of(topic: str) -> list[bytes]:
             # Batches over the window travel several lines a message (batching under load).
             return [line for payload in sub.payloads(topic) for line in payload.split(b"\n")]
