@@ -103,14 +103,20 @@ new records. Malformed lines are skipped and counted on stderr at the end.
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be a positive integer")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError("must be a positive number")
     return value
@@ -379,6 +385,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         _error(f"{type(err).__name__}: {err}")
         return 1
+    finally:
+        _plugin_warnings()
+
+
+def _plugin_warnings() -> None:
+    db = sys.modules.get("streamq.db")
+    for message in getattr(db, "PLUGIN_ERRORS", ()):
+        print(f"streamq: warning: {message}", file=sys.stderr)
 
 
 def _error(message: str) -> None:

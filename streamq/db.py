@@ -14,6 +14,7 @@ from .vtable import TableModule
 
 Params = Sequence[Any] | Mapping[str, Any] | None
 _loaded = False
+PLUGIN_ERRORS: list[str] = []  # shown by the CLI on stderr
 
 
 def load_tables() -> dict[str, schema.Table]:
@@ -23,7 +24,9 @@ def load_tables() -> dict[str, schema.Table]:
         from . import plugins, tables
 
         tables.load_builtin()
-        plugins.load_plugins()
+        for name, err in plugins.load_plugins():
+            # A broken plugin must not take the built-in tables down, nor vanish unseen.
+            PLUGIN_ERRORS.append(f"plugin {name} not loaded: {type(err).__name__}: {err}")
         _loaded = True
     return schema.REGISTRY
 
