@@ -18,7 +18,8 @@ import pytest
 from conftest import ROOT, needs_root, run_cli
 from streamq.ring import Rings
 from streamq.sources.base import SourceUnavailable
-from streamq.sources.files import RETRY_INTERVAL, Excludes, FileSource, minimal_roots, pattern_regex, plan
+from streamq.sources.file_patterns import Excludes, minimal_roots, pattern_regex, plan
+from streamq.sources.files import RETRY_INTERVAL, FileSource
 from streamq.text import decode, encode_path
 
 QUEUE_SYSCTL = Path("/proc/sys/fs/inotify/max_queued_events")
