@@ -461,3 +461,23 @@ def test_listener_in_another_network_namespace(conn):
     finally:
         child.kill()
         child.wait()
+
+
+def test_listening_ports_owner_follows_a_socket_that_changes_fd(conn):
+    # listening_ports remembers socket owners between queries; a remembered owner must be
+    # re-checked, so a socket moved to another fd (or another process) is reported where it is now.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    try:
+        first = conn.query("SELECT pid, fd FROM listening_ports WHERE port = ?", (port,))
+        assert first == [{"pid": os.getpid(), "fd": listener.fileno()}]
+        moved = os.dup(listener.fileno())
+        listener.close()
+        second = conn.query("SELECT pid, fd FROM listening_ports WHERE port = ?", (port,))
+        assert second == [{"pid": os.getpid(), "fd": moved}]
+        os.close(moved)
+        assert conn.query("SELECT pid FROM listening_ports WHERE port = ?", (port,)) == []
+    finally:
+        listener.close()

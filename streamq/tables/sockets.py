@@ -55,6 +55,71 @@ def _owners(pids) -> dict[int, tuple[int, int]]:
     return owners
 
 
+class _OwnerCache:
+    """socket inode -> (pid, fd), kept between queries and checked before use.
+
+    Finding a socket's holder means reading every fd link of every process (about
+    1,900 readlinks here). Between two queries most sockets keep their holder, so a
+    remembered owner is confirmed with one readlink of its fd; only an inode seen
+    for the first time costs a full walk. Inodes a walk could not place (held by a
+    process we may not inspect) are remembered too, so they do not force a walk
+    on every query.
+    """
+
+    def __init__(self) -> None:
+        self.owner: dict[int, tuple[int, int]] = {}
+        self.unplaced: set[int] = set()
+
+    def resolve(self, inodes: set[int], pids) -> dict[int, tuple[int, int]]:
+        found: dict[int, tuple[int, int]] = {}
+        unknown = False
+        by_pid: dict[int, list[tuple[int, int]]] = {}
+        for inode in inodes:
+            cached = self.owner.get(inode)
+            if cached is not None:
+                by_pid.setdefault(cached[0], []).append((inode, cached[1]))
+            elif inode not in self.unplaced:
+                unknown = True
+        for pid, held in by_pid.items():
+            confirmed = _confirm(pid, held)
+            for inode, fd in held:
+                if inode in confirmed:
+                    found[inode] = (pid, fd)
+                else:
+                    del self.owner[inode]
+                    unknown = True
+        if unknown:
+            self.owner = _owners(pids)
+            found = {inode: self.owner[inode] for inode in inodes if inode in self.owner}
+            self.unplaced = inodes - found.keys()
+        else:
+            self.unplaced &= inodes  # forget sockets that are gone
+        return found
+
+
+def _confirm(pid: int, held: list[tuple[int, int]]) -> set[int]:
+    """The inodes of ``held`` (inode, fd) that ``pid`` still holds at that fd."""
+    try:
+        dfd = os.open(b"/proc/%d/fd" % pid, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return set()
+    readlink = os.readlink
+    confirmed = set()
+    try:
+        for inode, fd in held:
+            try:
+                if readlink(b"%d" % fd, dir_fd=dfd) == b"socket:[%d]" % inode:
+                    confirmed.add(inode)
+            except OSError:
+                pass
+    finally:
+        os.close(dfd)
+    return confirmed
+
+
+_LISTENER_OWNERS = _OwnerCache()
+
+
 def _socket_fds(pid: int) -> list[tuple[int, int]]:
     """(socket inode, fd) for every socket ``pid`` holds.
 
@@ -148,13 +213,20 @@ def _unix_sockets(ns_pid: int | str, listening: bool) -> list[netsock.UnixSocket
 )
 def gen_listening_ports(ctx):
     pids = procfs.pids()
-    owners = _owners(pids) if ctx.used("pid") or ctx.used("fd") else {}
     files = [f for f in netsock.INET_FILES if f[2] in _LISTEN_PROTOCOLS]
-    for ns, ns_pid in _namespaces(pids).items():
-        for s in _inet_sockets(ns_pid, files, listening=True):
+    found = [
+        (ns, _inet_sockets(ns_pid, files, listening=True), _unix_sockets(ns_pid, listening=True))
+        for ns, ns_pid in _namespaces(pids).items()
+    ]
+    owners: dict[int, tuple[int, int]] = {}
+    if ctx.used("pid") or ctx.used("fd"):
+        inodes = {s.inode for _, inet, unix in found for s in (*inet, *unix)}
+        owners = _LISTENER_OWNERS.resolve(inodes, pids)
+    for ns, inet, unix in found:
+        for s in inet:
             pid, fd = owners.get(s.inode, _NO_OWNER)
             yield (pid, s.local_port, s.protocol, s.family, s.local_address, fd, s.inode, None, ns)
-        for u in _unix_sockets(ns_pid, listening=True):
+        for u in unix:
             pid, fd = owners.get(u.inode, _NO_OWNER)
             yield (pid, 0, 0, netsock.AF_UNIX, None, fd, u.inode, u.path, ns)
 
