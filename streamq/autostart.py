@@ -14,6 +14,7 @@ import stat
 from collections.abc import Iterable, Iterator
 
 from . import accounts, procfs, unitfiles
+from .safefile import read_regular
 from .text import decode, fsdecode
 
 INIT_D = "/etc/init.d"
@@ -37,19 +38,7 @@ def _row(name, path, args, type_, source, status, username=None) -> dict:
 
 
 def _read(path: str) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_FILE:
-            return None
-        return os.read(fd, _MAX_FILE)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    return read_regular(path, max_bytes=_MAX_FILE)
 
 
 def _listdir(path: str) -> list[str]:

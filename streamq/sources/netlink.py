@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 from .base import SourceUnavailable
@@ -30,3 +31,17 @@ def open_netlink(protocol: int, groups: int, *, label: str, what: str, rcvbuf: i
         sock.close()
         raise SourceUnavailable(f"{label}: cannot {what}: {err.strerror}") from err
     return sock
+
+
+async def serve_socket(sock: socket.socket, drain) -> None:
+    """Call ``drain(sock, failed)`` whenever ``sock`` is readable, until ``failed`` gets an
+    exception (then raised, and the supervisor restarts the source) or the task is cancelled.
+    The socket is closed either way."""
+    loop = asyncio.get_running_loop()
+    failed: asyncio.Future = loop.create_future()
+    loop.add_reader(sock.fileno(), drain, sock, failed)
+    try:
+        await failed
+    finally:
+        loop.remove_reader(sock.fileno())
+        sock.close()

@@ -27,7 +27,7 @@ import struct
 from .. import rtnetlink
 from ..rtnetlink import IFADDRMSG, IFINFOMSG, RTMSG, cstr
 from .base import Source, SourceUnavailable
-from .netlink import open_netlink
+from .netlink import open_netlink, serve_socket
 
 RTMGRP_LINK, RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE = 0x1, 0x10, 0x40
 RTMGRP_IPV6_IFADDR, RTMGRP_IPV6_ROUTE = 0x100, 0x400
@@ -228,14 +228,7 @@ class NetworkSource(Source):
             sock.close()
             raise SourceUnavailable(f"rtnetlink: cannot dump links and addresses: {err.strerror}") from err
         self.status.mode = "netlink"
-        loop = asyncio.get_running_loop()
-        failed: asyncio.Future = loop.create_future()
-        loop.add_reader(sock.fileno(), self._drain, sock, failed)
-        try:
-            await failed
-        finally:
-            loop.remove_reader(sock.fileno())
-            sock.close()
+        await serve_socket(sock, self._drain)
 
     def _drain(self, sock: socket.socket, failed: asyncio.Future) -> None:
         """Event-loop callback: read every queued datagram; never raises."""

@@ -23,7 +23,7 @@ from .. import procfs
 from ..hwdata import parse_udev_data
 from ..text import decode
 from .base import Source
-from .netlink import open_netlink
+from .netlink import open_netlink, serve_socket
 
 NETLINK_KOBJECT_UEVENT = 15
 KERNEL_GROUP = 1
@@ -136,14 +136,7 @@ class HardwareSource(Source):
     async def run(self) -> None:
         sock = open_socket()
         self.status.mode = "netlink"
-        loop = asyncio.get_running_loop()
-        failed: asyncio.Future = loop.create_future()
-        loop.add_reader(sock.fileno(), self._drain, sock, failed)
-        try:
-            await failed
-        finally:
-            loop.remove_reader(sock.fileno())
-            sock.close()
+        await serve_socket(sock, self._drain)
 
     def _drain(self, sock: socket.socket, failed: asyncio.Future) -> None:
         """Event-loop callback: read every queued datagram; never raises."""

@@ -21,6 +21,7 @@ import stat
 from collections.abc import Iterable, Iterator
 
 from ..lazy import lazy_module
+from ..safefile import read_regular
 from ..schema import DATETIME, INTEGER, TEXT, Column, table
 from ..text import encode_path, fsdecode
 
@@ -89,22 +90,7 @@ def _is_file(path: str) -> bool:
 
 def read_store_file(path: bytes | str) -> bytes | None:
     """A regular file's content, or None; never blocks on a FIFO or reads a device."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_FILE:
-            return None
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    return read_regular(path, max_bytes=_MAX_FILE)
 
 
 def certificate_rows(paths: Iterable[tuple[str, bytes | str]]) -> Iterator[dict]:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import Collection, Iterator
 
 from .. import procfs
 from ..lazy import lazy_module
+from ..safefile import read_regular
 from ..schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode, encode_path, fsdecode
 
@@ -28,28 +28,11 @@ _MAX_USER_FILE = 64 << 20  # a history file past this is not read (a sparse or r
 def read_user_file(path: str, uid: int, owners: Collection[int] | None = None) -> bytes | None:
     """The content of a file in ``uid``'s home, or None if absent, unsafe or unreadable.
 
-    ``owners``: the uids the file may belong to, by default the user and root.
+    ``owners``: the uids the file may belong to, by default the user and root; a
+    symlink as the last component is refused (a user could point it at /etc/shadow).
     """
-    try:
-        fd = os.open(encode_path(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if (
-            not stat.S_ISREG(st.st_mode)
-            or st.st_uid not in (owners if owners is not None else (uid, 0))
-            or st.st_size > _MAX_USER_FILE
-        ):
-            return None
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    allowed = owners if owners is not None else (uid, 0)
+    return read_regular(encode_path(path), max_bytes=_MAX_USER_FILE, owners=allowed, follow=False)
 
 
 def _lines(data: bytes) -> list[str]:
