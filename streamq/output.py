@@ -37,8 +37,8 @@ def write_rows(
 def _pretty(out: TextIO, names: Sequence[str], rows: Iterable[Sequence[Any]], headers: bool) -> int:
     # Widths need every row, so the pretty mode buffers; the other modes stream.
     text_rows = [[cell(v) for v in row] for row in rows]
-    if not names:
-        return 0
+    if not names or not text_rows:
+        return 0  # as osqueryi: no rows, no table
     widths = [len(n) if headers else 0 for n in names]
     for row in text_rows:
         for i, v in enumerate(row):
