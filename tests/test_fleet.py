@@ -156,6 +156,20 @@ def test_unsigned_and_wrongly_signed_requests_are_refused(daemons, mosquitto):  
     assert wrong.stderr.count("bad signature") == 3, wrong.stderr
 
 
+def test_streamq_fleet_counts_requests_and_refusals(daemons, mosquitto):  # noqa: F811
+    def counts() -> dict:
+        result = fleet_cli(mosquitto, "--host", "a", "SELECT broker, requests, refused FROM streamq_fleet")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)[0]
+
+    before = counts()
+    assert before["broker"] == mosquitto.url and before["requests"] >= 1
+    assert fleet_cli(mosquitto, "--host", "a", "SELECT 1", key="not the key").returncode == 1
+    after = counts()
+    assert after["refused"] == before["refused"] + 1
+    assert after["requests"] == before["requests"] + 2  # the refused one and the query that counted it
+
+
 def test_a_query_that_never_ends_hits_the_deadline(daemons, mosquitto):  # noqa: F811
     started = time.monotonic()
     result = fleet_cli(mosquitto, "--host", "a", FOREVER)

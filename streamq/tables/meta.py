@@ -289,3 +289,30 @@ def gen_streamq_sinks(ctx):
             "dropped": s.dropped,
             "last_error": s.last_error,
         }
+
+
+@table(
+    "streamq_fleet",
+    "The daemon's fleet responder: requests answered and refused over MQTT (docs/fleet.md).",
+    [
+        Column("broker", TEXT, "The broker it listens on (mqtt://host:port)."),
+        Column("client_id", TEXT, "Its MQTT client id."),
+        Column("requests", BIGINT, "Requests received (signed or, when allowed, unsigned)."),
+        Column("refused", BIGINT, "Requests refused: bad or missing signature, stale, replayed, not read-only."),
+        Column("dropped", BIGINT, "Messages with no response topic to answer on."),
+    ],
+    examples=("SELECT requests, refused FROM streamq_fleet",),
+    cost=1,
+)
+def gen_streamq_fleet(ctx):
+    daemon = _daemon(ctx)
+    fleet = getattr(daemon, "fleet", None)
+    if fleet is None:
+        return
+    yield {
+        "broker": str(fleet.broker),
+        "client_id": fleet.client_id,
+        "requests": fleet.requests,
+        "refused": fleet.refused,
+        "dropped": fleet.dropped,
+    }
