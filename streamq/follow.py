@@ -16,7 +16,7 @@ from typing import Any
 from .config import Config
 from .db import Connection, connect
 from .errors import ConfigError, StreamqError
-from .ring import Rings
+from .ring import Rings, RingWaker
 from .sources import manager
 from .sqlthread import SqlThread
 
@@ -61,18 +61,7 @@ class Follower:
             fillable = ", ".join(sorted(manager.table_sources(self.config)))
             raise ConfigError(f"--follow needs a query over an event table ({fillable})")
         self.start_sources(tables)
-        loop = asyncio.get_running_loop()
-        wake = asyncio.Event()
-        pending = [False]
-
-        def notify() -> None:
-            # Called by every append, possibly from a source's thread: wake the loop once per batch.
-            if not pending[0]:
-                pending[0] = True
-                loop.call_soon_threadsafe(wake.set)
-
-        rings = [self.rings.ring(t) for t in tables]
-        unsubscribe = [ring.subscribe(notify) for ring in rings]
+        waker = RingWaker(self.rings.ring(t) for t in tables)
         floors = {t: self.rings.ring(t).last_eid for t in tables}
         deadline = None if timeout is None else time.monotonic() + timeout
         emitted = 0
@@ -83,7 +72,7 @@ class Follower:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     break
-                waiter = asyncio.ensure_future(wake.wait())
+                waiter = asyncio.ensure_future(waker.wait())
                 done, _ = await asyncio.wait(
                     {waiter, *self._tasks}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
                 )
@@ -93,8 +82,7 @@ class Follower:
                         break  # the timeout
                     self._check_sources(tables)
                     continue
-                wake.clear()
-                pending[0] = False
+                waker.clear()
                 ceilings = {t: self.rings.ring(t).last_eid for t in tables}
                 if ceilings == floors:
                     continue
@@ -106,8 +94,7 @@ class Follower:
                     if count is not None and emitted >= count:
                         break
         finally:
-            for undo in unsubscribe:
-                undo()
+            waker.close()
         return emitted
 
     def _check_sources(self, tables: Sequence[str]) -> None:

@@ -17,7 +17,7 @@ import bisect
 import itertools
 import threading
 import time as _time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -254,3 +254,37 @@ class Rings(dict):
         if found is None:
             found = self[table] = EventRing(self.capacity, self.max_age, name=table)
         return found
+
+
+class RingWaker:
+    """Wakes an asyncio task when any of ``rings`` gets a row: once per burst, not per row.
+
+    Appends may come from a source's own thread, so the event is set through
+    ``call_soon_threadsafe``; a flag keeps that to one call until the reader
+    :meth:`clear`\\ s it. Create it inside the event loop; :meth:`close` unsubscribes.
+    """
+
+    def __init__(self, rings: Iterable[EventRing]) -> None:
+        import asyncio  # here, not at module top: `streamq query` never needs asyncio
+
+        self._loop = asyncio.get_running_loop()
+        self.event = asyncio.Event()
+        self._pending = False
+        self._unsubscribe = [ring.subscribe(self._notify) for ring in rings]
+
+    def _notify(self) -> None:
+        if not self._pending:
+            self._pending = True
+            self._loop.call_soon_threadsafe(self.event.set)
+
+    async def wait(self) -> None:
+        await self.event.wait()
+
+    def clear(self) -> None:
+        self.event.clear()
+        self._pending = False
+
+    def close(self) -> None:
+        for undo in self._unsubscribe:
+            undo()
+        self._unsubscribe = []

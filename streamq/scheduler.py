@@ -23,6 +23,7 @@ from typing import Any
 from . import results
 from .diff import diff
 from .errors import QueryError
+from .ring import RingWaker
 from .state import QueryState
 
 log = logging.getLogger("streamq.scheduler")
@@ -141,22 +142,13 @@ class Scheduler:
 
     async def _loop(self, rt: QueryRuntime) -> None:
         spec = rt.spec
-        loop = asyncio.get_running_loop()
-        wake = asyncio.Event()
-        pending = [False]
-
-        def notify() -> None:
-            if not pending[0]:
-                pending[0] = True
-                loop.call_soon_threadsafe(wake.set)
-
         rings = self.conn.session.rings
         # A stream query without `on` wakes on the event tables it reads.
         triggers = spec.on or (rt.event_tables if spec.mode == "stream" else ())
         interval = spec.interval
         if interval is None and not triggers:
             interval = 60.0  # nothing would ever wake it: run it on a timer rather than spin
-        unsubscribe = [rings.ring(t).subscribe(notify) for t in triggers]
+        waker = RingWaker(rings.ring(t) for t in triggers)
         splay = self.options.splay_percent / 100.0
         # The first run comes soon (within a second, splayed) so a fresh daemon has its baselines.
         next_run = time.monotonic() + (random.uniform(0, min(interval * splay, 1.0)) if interval else 0)
@@ -167,10 +159,9 @@ class Scheduler:
                 timeout = None if interval is None else max(0.0, next_run - time.monotonic())
                 if triggers:
                     try:
-                        await asyncio.wait_for(wake.wait(), timeout)
+                        await asyncio.wait_for(waker.wait(), timeout)
                         await asyncio.sleep(spec.debounce)  # let a burst of events land in one run
-                        wake.clear()
-                        pending[0] = False
+                        waker.clear()
                     except TimeoutError:
                         pass
                 else:
@@ -179,8 +170,7 @@ class Scheduler:
                 if interval is not None and time.monotonic() >= next_run:
                     next_run = time.monotonic() + interval * random.uniform(1 - splay, 1 + splay)
         finally:
-            for undo in unsubscribe:
-                undo()
+            waker.close()
 
     # -- running ------------------------------------------------------------------------------
 
