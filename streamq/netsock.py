@@ -163,12 +163,12 @@ def parse_unix(data: bytes, *, listening: bool = False) -> list[UnixSocket]:
 
 
 # sock_diag (linux/inet_diag.h): one request per (family, protocol), the kernel filters states.
-_NETLINK_SOCK_DIAG = 4
-_SOCK_DIAG_BY_FAMILY = 20
-_NLM_F_REQUEST_DUMP = 0x301
+NETLINK_SOCK_DIAG = 4
+SOCK_DIAG_BY_FAMILY = 20
+NLM_F_REQUEST_DUMP = 0x301
 _NLMSG_ERROR, _NLMSG_DONE = 2, 3
-_NLMSG_HDR = struct.Struct("=IHHII")
-_DIAG_REQ = struct.Struct("=BBBBI48x")  # inet_diag_req_v2 with a zero inet_diag_sockid
+NLMSG_HDR = struct.Struct("=IHHII")
+INET_DIAG_REQ = struct.Struct("=BBBBI48x")  # inet_diag_req_v2 with a zero inet_diag_sockid
 # nlmsghdr (length, type; flags, seq, pid skipped) + inet_diag_msg (family, state, ports, addresses, inode).
 _DIAG_MSG = struct.Struct("=I12xBB6x16s16s28xI")
 _DIAG_PORTS = struct.Struct(">HH")  # network byte order, unlike the rest
@@ -188,10 +188,10 @@ def diag_inet(family: int, protocol: int, states: int = ALL_STATES) -> list[Inet
     kernel filters by state and the records are fixed-size structs. OSError when
     sock_diag is unavailable; callers fall back to :func:`parse_inet`.
     """
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, _NETLINK_SOCK_DIAG)
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG)
     try:
-        req = _DIAG_REQ.pack(family, protocol, 0, 0, states)
-        sock.send(_NLMSG_HDR.pack(_NLMSG_HDR.size + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST_DUMP, 1, 0) + req)
+        req = INET_DIAG_REQ.pack(family, protocol, 0, 0, states)
+        sock.send(NLMSG_HDR.pack(NLMSG_HDR.size + len(req), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST_DUMP, 1, 0) + req)
         return _read_diag(sock, protocol)
     finally:
         sock.close()

@@ -167,42 +167,6 @@ def stat_of(pid: int, root: str = PROC) -> Stat:
         raise ProcessGone(pid) from err
 
 
-def socket_inodes(pid: int, root: str = PROC) -> dict[int, int]:
-    """socket inode -> fd for every socket ``pid`` holds open."""
-    fd_dir = f"{root}/{pid}/fd"
-    try:
-        fds = os.listdir(fd_dir)
-    except OSError:
-        return {}
-    found = {}
-    for fd in fds:
-        try:
-            target = os.readlink(f"{fd_dir}/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            found[int(target[8:-1])] = int(fd)
-    return found
-
-
-def socket_owners(wanted: set[int] | None = None, root: str = PROC) -> dict[int, tuple[int, int]]:
-    """socket inode -> (pid, fd), scanning every process's fds.
-
-    With ``wanted``, stop as soon as every wanted inode has an owner.
-    """
-    owners: dict[int, tuple[int, int]] = {}
-    remaining = set(wanted) if wanted is not None else None
-    for pid in pids(root):
-        for inode, fd in socket_inodes(pid, root).items():
-            if inode not in owners:
-                owners[inode] = (pid, fd)
-                if remaining is not None:
-                    remaining.discard(inode)
-        if remaining is not None and not remaining:
-            break
-    return owners
-
-
 def namespace_inode(pid: int | str, kind: str, root: str = PROC) -> str | None:
     """The inode number of a process's namespace, as text (osquery's form)."""
     link = readlink_or_none(f"{root}/{pid}/ns/{kind}")

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETNEIGH = 18, 22, 26, 30
 _NLM_F_REQUEST_DUMP = 0x301
 _NLMSG_ERROR, _NLMSG_DONE = 2, 3
-_NLMSG_HDR = struct.Struct("=IHHII")
+NLMSG_HDR = struct.Struct("=IHHII")
 _RTA_HDR = struct.Struct("=HH")
 
 # Fixed header after nlmsghdr, per request type: (struct, request payload).
@@ -33,7 +33,7 @@ def dump(kind: int, family: int = socket.AF_UNSPEC) -> list[tuple[tuple, dict[in
     request = header.pack(family, *([0] * (len(header.unpack(bytes(header.size))) - 1)))
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE)
     try:
-        sock.send(_NLMSG_HDR.pack(_NLMSG_HDR.size + len(request), kind, _NLM_F_REQUEST_DUMP, 1, 0) + request)
+        sock.send(NLMSG_HDR.pack(NLMSG_HDR.size + len(request), kind, _NLM_F_REQUEST_DUMP, 1, 0) + request)
         return list(_messages(sock, header))
     finally:
         sock.close()
@@ -46,7 +46,7 @@ def _messages(sock: socket.socket, header: struct.Struct) -> Iterator[tuple[tupl
             return
         off = 0
         while off + 16 <= len(buf):
-            length, kind = _NLMSG_HDR.unpack_from(buf, off)[:2]
+            length, kind = NLMSG_HDR.unpack_from(buf, off)[:2]
             if kind == _NLMSG_DONE:
                 return
             if kind == _NLMSG_ERROR:

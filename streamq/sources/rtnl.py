@@ -25,7 +25,7 @@ import socket
 import struct
 
 from .. import rtnetlink
-from ..rtnetlink import IFADDRMSG, IFINFOMSG, RTMSG, cstr
+from ..rtnetlink import IFADDRMSG, IFINFOMSG, NLMSG_HDR, RTMSG, cstr
 from .base import Source, SourceUnavailable
 from .netlink import open_netlink, serve_socket
 
@@ -41,7 +41,6 @@ IFF_UP, IFF_RUNNING = 0x1, 0x40
 RTN_UNICAST, RTN_BLACKHOLE, RTN_UNREACHABLE, RTN_PROHIBIT = 1, 6, 7, 8
 _REPORTED_ROUTES = (RTN_UNICAST, RTN_BLACKHOLE, RTN_UNREACHABLE, RTN_PROHIBIT)
 RTM_F_CLONED = 0x200
-_NLMSG_HDR = struct.Struct("=IHHII")
 _RCVBUF = 4 * 1024 * 1024
 
 Link = tuple[str | None, bool]  # name, up
@@ -157,11 +156,11 @@ class NetworkState:
         """Every row a datagram of rtnetlink messages makes."""
         rows: list[dict] = []
         off = 0
-        while off + _NLMSG_HDR.size <= len(data):
-            length, kind = _NLMSG_HDR.unpack_from(data, off)[:2]
-            if length < _NLMSG_HDR.size:
+        while off + NLMSG_HDR.size <= len(data):
+            length, kind = NLMSG_HDR.unpack_from(data, off)[:2]
+            if length < NLMSG_HDR.size:
                 break
-            start, end = off + _NLMSG_HDR.size, off + length
+            start, end = off + NLMSG_HDR.size, off + length
             try:
                 if kind in (RTM_NEWLINK, RTM_DELLINK):
                     index, name, up = parse_link(data, start, end)

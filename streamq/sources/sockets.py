@@ -27,16 +27,25 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from .. import procfs
-from ..netsock import AF_INET, AF_INET6, AF_UNIX, INET_FILES, IPPROTO_TCP, IPPROTO_UDP, TCP_STATES, parse_inet
+from ..netsock import (
+    AF_INET,
+    AF_INET6,
+    AF_UNIX,
+    INET_DIAG_REQ,
+    INET_FILES,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    NETLINK_SOCK_DIAG,
+    NLM_F_REQUEST_DUMP,
+    NLMSG_HDR,
+    SOCK_DIAG_BY_FAMILY,
+    TCP_STATES,
+    parse_inet,
+)
 from ..text import decode
 from .base import Source, SourceUnavailable
 
-_NETLINK_SOCK_DIAG = 4
-_SOCK_DIAG_BY_FAMILY = 20
-_NLM_F_REQUEST_DUMP = 0x301
 _NLMSG_ERROR, _NLMSG_DONE = 2, 3
-_NLMSG_HDR = struct.Struct("=IHHII")
-_INET_REQ = struct.Struct("=BBBBI48x")  # inet_diag_req_v2, zero sockid: every socket
 _UNIX_REQ = struct.Struct("=BBxxIII8x")  # unix_diag_req: family, protocol, states, ino, show, cookie
 _PORTS = struct.Struct(">HH")
 _UID_INODE = struct.Struct("=II")  # inet_diag_msg.idiag_uid, idiag_inode
@@ -135,7 +144,7 @@ class SockDiag:
     """
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, _NETLINK_SOCK_DIAG)
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG)
         self._buf = bytearray(8192)
         self._seq = 0
         self.unix = True  # cleared if the kernel has no unix_diag
@@ -150,9 +159,9 @@ class SockDiag:
         """
         self._seq += 1
         seq = self._seq
-        hdr = _NLMSG_HDR.pack(_NLMSG_HDR.size + len(payload), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST_DUMP, seq, 0)
+        hdr = NLMSG_HDR.pack(NLMSG_HDR.size + len(payload), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST_DUMP, seq, 0)
         self.sock.send(hdr + payload)
-        buf, unpack = self._buf, _NLMSG_HDR.unpack_from
+        buf, unpack = self._buf, NLMSG_HDR.unpack_from
         while True:
             end = self.sock.recv_into(buf)
             if not end:
@@ -173,7 +182,7 @@ class SockDiag:
 
     def inet(self, family: int, protocol: int, states: int, into: dict[int, Sock], before: dict[int, Sock]) -> None:
         ports, uid_inode, previous = _PORTS.unpack_from, _UID_INODE.unpack_from, before.get
-        for buf, body, _end in self._request(_INET_REQ.pack(family, protocol, 0, 0, states)):
+        for buf, body, _end in self._request(INET_DIAG_REQ.pack(family, protocol, 0, 0, states)):
             uid, inode = uid_inode(buf, body + 64)
             if inode:
                 old = previous(inode)

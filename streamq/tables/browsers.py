@@ -12,26 +12,24 @@ import os
 from collections.abc import Iterable, Iterator
 
 from .. import procfs
+from ..lazy import lazy_module
 from ..schema import BIGINT, INTEGER, TEXT, Column, table
-from ..text import decode, fsdecode
+from ..text import fsdecode
+
+accounts = lazy_module("streamq.accounts")
 
 Home = tuple[int, str]
 
 
-def user_homes(uids: Iterable[object] | None = None, *, passwd: str = "/etc/passwd") -> list[Home]:
-    """(uid, home directory) of each /etc/passwd entry, optionally only for ``uids``; duplicates dropped."""
-    data = procfs.read_or_none(passwd)
-    if data is None:
-        return []
+def user_homes(uids: Iterable[object] | None = None, *, root: str = "") -> list[Home]:
+    """(uid, home directory) of each account in ``root``/etc/passwd, optionally only for ``uids``;
+    duplicates dropped."""
     wanted = None if uids is None else {u for u in uids if isinstance(u, int)}
-    homes: dict[Home, None] = {}
-    for line in decode(data).splitlines():
-        fields = line.split(":")
-        if len(fields) < 7 or not fields[2].isdigit() or not fields[5].startswith("/"):
-            continue
-        uid = int(fields[2])
-        if wanted is None or uid in wanted:
-            homes[(uid, fields[5])] = None
+    homes = {
+        (user.uid, user.home): None
+        for user in accounts.read_users(root)
+        if user.home.startswith("/") and (wanted is None or user.uid in wanted)
+    }
     return list(homes)
 
 

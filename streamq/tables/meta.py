@@ -6,6 +6,7 @@ import os
 import time
 
 from ..schema import BIGINT, INTEGER, TEXT, Column, table
+from .system import host_uuid
 
 
 def _event_rows(ctx):
@@ -91,19 +92,6 @@ def _daemon(ctx):
     return getattr(session, "daemon", None) if session is not None else None
 
 
-def _machine_uuid() -> str | None:
-    for path in ("/sys/class/dmi/id/product_uuid", "/etc/machine-id"):
-        try:
-            with open(path) as f:
-                text = f.read().strip()
-        except OSError:
-            continue
-        if len(text) == 32:  # machine-id: 32 hex digits, shown as a uuid
-            text = f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-        return text
-    return None
-
-
 _INFO_COLUMNS = [
     Column("pid", INTEGER, "Process ID of this streamq."),
     Column("uuid", TEXT, "The host's UUID (DMI product uuid, else machine-id)."),
@@ -128,7 +116,7 @@ def _info_row(ctx) -> dict:
     daemon = _daemon(ctx)
     return {
         "pid": os.getpid(),
-        "uuid": _machine_uuid(),
+        "uuid": host_uuid(),
         "instance_id": getattr(daemon, "instance_id", None),
         "version": __version__,
         "config_hash": getattr(daemon, "config_hash", None),

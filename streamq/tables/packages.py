@@ -258,7 +258,7 @@ def gen_python_packages(ctx):
         if directories is not None:
             sites = [(d, None) for d in directories if isinstance(d, str)]
         else:
-            homes = user_homes(uids, passwd=f"{prefix}/etc/passwd")
+            homes = user_homes(uids, root=prefix)
             sites = pkgdb.python_site_dirs(prefix, with_system=uids is None, homes=homes)
         for site, uid in sites:
             for row in pkgdb.python_packages_in(prefix + site):
@@ -310,7 +310,7 @@ def gen_npm_packages(ctx):
         sites = (
             [d for d in directories if isinstance(d, str)]
             if directories is not None
-            else pkgdb.npm_site_dirs(prefix, user_homes(passwd=f"{prefix}/etc/passwd"))
+            else pkgdb.npm_site_dirs(prefix, user_homes(root=prefix))
         )
         for site in sites:
             for row in pkgdb.npm_packages_in(prefix + site, max_depth):

@@ -126,7 +126,7 @@ def gen_system_info(ctx):
         model, version = version, model  # Lenovo keeps the model name in the version field
     yield {
         "hostname": host,
-        "uuid": _host_uuid(),
+        "uuid": host_uuid(),
         "cpu_type": os.uname().machine,
         "cpu_subtype": first.get("model"),
         "cpu_brand": first.get("model name") or first.get("Model") or first.get("cpu model"),
@@ -148,7 +148,8 @@ def gen_system_info(ctx):
     }
 
 
-def _host_uuid() -> str | None:
+def host_uuid() -> str | None:
+    """The DMI product uuid, else /etc/machine-id written as a uuid (osquery_info.uuid uses it too)."""
     uuid = _sys_text(f"{DMI}/product_uuid")
     if uuid:
         return uuid
