@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import streamq  # noqa: E402
-from streamq.readonly import ReadOnlyConnection  # noqa: E402
+from streamq.sql.readonly import ReadOnlyConnection  # noqa: E402
 
 QUERIES = {
     "SELECT 1": "SELECT 1 AS one",

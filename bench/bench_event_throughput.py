@@ -21,12 +21,12 @@ import time
 
 import orjson
 
-from streamq.config import Config
-from streamq.db import connect
-from streamq.follow import Follower
+from streamq.cli.follow import Follower
+from streamq.config.loader import Config
 from streamq.ring import Rings
 from streamq.sources.jsonl import JsonLinesSource
 from streamq.sources.records import declare_record_table
+from streamq.sql.connection import connect
 
 N = 300_000
 COLUMNS = {"user": "TEXT", "status": "INTEGER", "ms": "DOUBLE"}

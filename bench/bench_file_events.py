@@ -26,7 +26,7 @@ from watchdog.events import FileSystemEventHandler
 from watchdog.observers.inotify import InotifyObserver
 
 from streamq.ring import Rings
-from streamq.sources.files import FileSource
+from streamq.sources.file import FileSource
 
 BURST = 20
 

@@ -14,11 +14,11 @@ import os
 import tempfile
 import time
 
-from streamq import results
+from streamq.daemon import results
+from streamq.daemon.state import QueryState, StateStore
 from streamq.sinks.base import Delivery
 from streamq.sinks.file import FileSink
-from streamq.sqlthread import SqlThread
-from streamq.state import QueryState, StateStore
+from streamq.sql.thread import SqlThread
 
 
 def make_batches(rows: int, batch: int) -> list[list[bytes]]:

@@ -9,7 +9,7 @@ Starts a private mosquitto on a free port and ``--daemons`` daemons
 then times ``n`` calls of each, median and p95 (target: fleet `SELECT * FROM time`
 median < 500 ms):
 
-- streamq.fleet.query() (what `streamq fleet query` runs after its start-up):
+- streamq.daemon.fleet.query() (what `streamq fleet query` runs after its start-up):
   connect, subscribe, read the retained statuses, publish one signed request,
   collect every host's reply, disconnect;
 - baseline: the same steps by hand against ``--daemons`` bare MQTT v5 echo
@@ -39,11 +39,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streamq import fleet  # noqa: E402
+from streamq.daemon import fleet  # noqa: E402
 
 KEY = "bench key"
 CLI = (sys.executable, "-m", "streamq", "fleet", "query")
-NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)  # as streamq.fleet does, so the baseline is fair
+NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)  # as streamq.daemon.fleet does, so the baseline is fair
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 

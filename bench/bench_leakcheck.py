@@ -17,8 +17,8 @@ import argparse
 import time
 
 import streamq
-from streamq import leakcheck
-from streamq.db import load_tables
+from streamq.cli import leakcheck
+from streamq.sql.connection import load_tables
 
 MIN_RUNS = 20
 

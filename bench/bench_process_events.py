@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from streamq.ring import Rings
-from streamq.sources.proc_connector import ProcessSource
+from streamq.sources.process import ProcessSource
 
 
 def spawn_sh(n: int, marker: str) -> list[tuple[int, str]]:

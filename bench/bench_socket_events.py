@@ -25,7 +25,7 @@ import threading
 import time
 
 from streamq.ring import Rings
-from streamq.sources.sockets import SocketSource
+from streamq.sources.socket import SocketSource
 
 CHILD = r"""
 import os, random, resource, socket, sys, time
@@ -137,7 +137,7 @@ def poll_cost(background: int, runs: int = 50) -> None:
     """Median time of one snapshot + diff with ``background`` extra sockets in this process."""
     import socket
 
-    from streamq.sources.sockets import SockDiag, diff
+    from streamq.sources.socket import SockDiag, diff
 
     keep = []
     for _ in range(background):

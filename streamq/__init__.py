@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .db import Connection, connect
 from .errors import ConfigError, QueryError, StreamqError
-from .schema import BIGINT, BLOB, DOUBLE, INTEGER, TEXT, UNSIGNED_BIGINT, Column, QueryContext, Table, table
+from .sql.connection import Connection, connect
+from .sql.schema import BIGINT, BLOB, DOUBLE, INTEGER, TEXT, UNSIGNED_BIGINT, Column, QueryContext, Table, table
 
 if TYPE_CHECKING:
     from .client import Client

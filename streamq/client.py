@@ -134,7 +134,7 @@ class Client:
         return reply.columns, iter(reply.rows)
 
     def tables(self) -> list[str]:
-        from .db import load_tables
+        from .sql.connection import load_tables
 
         return sorted(load_tables())  # the daemon runs the same code, so the same tables
 

@@ -12,7 +12,7 @@ import pytest
 
 import streamq
 from conftest import ROOT
-from streamq import schema
+from streamq.sql import schema
 
 
 @pytest.fixture

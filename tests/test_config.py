@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import run_cli
-from streamq.config import NAMED_SOURCE_OPTIONS, RINGS_OPTIONS, SOURCE_OPTIONS, load, parse, parse_duration
+from streamq.config.loader import NAMED_SOURCE_OPTIONS, RINGS_OPTIONS, SOURCE_OPTIONS, load, parse, parse_duration
 from streamq.errors import ConfigError
 
 FULL = """\

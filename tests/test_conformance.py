@@ -8,8 +8,8 @@ import pytest
 
 import streamq
 from conftest import compat_json
-from streamq.db import load_tables
-from streamq.schema import INTEGER_TYPES
+from streamq.sql.connection import load_tables
+from streamq.sql.schema import INTEGER_TYPES
 
 TABLES = load_tables()
 UNCONSTRAINED = sorted(name for name, spec in TABLES.items() if not spec.required)

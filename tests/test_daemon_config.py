@@ -10,8 +10,8 @@ import textwrap
 
 import pytest
 
-from streamq.config import parse
-from streamq.daemon import default_config_text, query_specs
+from streamq.config.loader import parse
+from streamq.daemon.app import default_config_text, query_specs
 from streamq.errors import ConfigError
 
 GOOD = """\

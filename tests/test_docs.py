@@ -57,7 +57,7 @@ def test_pyproject_snippet_is_the_example_packages():
 
 
 def test_documented_bounds_are_the_code_bounds():
-    from streamq import leakcheck
+    from streamq.cli import leakcheck
 
     text = DOC.read_text()
     assert f"| tracemalloc | {leakcheck.TRACEMALLOC_BOUND // 1024} KiB per run |" in text

@@ -25,7 +25,7 @@ import pytest
 from mqtt_broker import mosquitto  # noqa: F401  (the fixture)
 
 from conftest import retry, run_cli
-from streamq import fleet
+from streamq.daemon import fleet
 
 KEY = "fleet test key"
 MAX_ROWS = 100

@@ -14,10 +14,10 @@ import uuid
 import pytest
 
 from conftest import ROOT, run_cli
-from streamq.config import Config
-from streamq.follow import Follower
+from streamq.cli.follow import Follower
+from streamq.config.loader import Config
 from streamq.sources.base import SourceUnavailable
-from streamq.sources.proc_connector import open_connector
+from streamq.sources.process import open_connector
 
 
 def _connector_problem() -> str | None:

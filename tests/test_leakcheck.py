@@ -14,8 +14,9 @@ import pytest
 
 import streamq
 from conftest import ROOT, run_cli
-from streamq import leakcheck, schema
-from streamq.db import load_tables
+from streamq.cli import leakcheck
+from streamq.sql import schema
+from streamq.sql.connection import load_tables
 
 TABLES = load_tables()
 UNCONSTRAINED = sorted(name for name, spec in TABLES.items() if not spec.required)

@@ -1,4 +1,4 @@
-"""osquery's result-line format (streamq.results) and differential results (streamq.diff)."""
+"""osquery's result-line format (streamq.daemon.results) and differential results (streamq.daemon.diff)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import calendar
 import json
 import time
 
-from streamq import results
-from streamq.diff import diff, encode_row
+from streamq.daemon import results
+from streamq.daemon.diff import diff, encode_row
 
 EVENT_KEYS = [
     "name",

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import ROOT, compat_json, run_cli
-from streamq.shell import CompletionWords, is_blank, split_statement
+from streamq.cli.shell import CompletionWords, is_blank, split_statement
 
 
 def shell(script: str, *args: str):

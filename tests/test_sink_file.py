@@ -9,10 +9,10 @@ import os
 
 import pytest
 
+from streamq.daemon.state import QueryState, StateStore
 from streamq.sinks.base import Delivery
 from streamq.sinks.file import FileSink
-from streamq.sqlthread import SqlThread
-from streamq.state import QueryState, StateStore
+from streamq.sql.thread import SqlThread
 
 
 def line(i: int, pad: int = 40) -> bytes:

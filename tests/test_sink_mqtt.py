@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from mqtt_broker import MOSQUITTO, Broker, free_port, start_broker
 
+from streamq.daemon.state import StateStore
 from streamq.errors import ConfigError
 from streamq.sinks.base import Delivery
 from streamq.sinks.mqtt import MqttSink, MqttUnavailable, parse_url
-from streamq.sqlthread import SqlThread
-from streamq.state import StateStore
+from streamq.sql.thread import SqlThread
 
 ROOT = Path(__file__).resolve().parent.parent
 SUB = shutil.which("mosquitto_sub")

@@ -18,8 +18,8 @@ import pytest
 from conftest import ROOT, needs_root, run_cli
 from streamq.ring import Rings
 from streamq.sources.base import SourceUnavailable
+from streamq.sources.file import RETRY_INTERVAL, FileSource
 from streamq.sources.file_patterns import Excludes, minimal_roots, pattern_regex, plan
-from streamq.sources.files import RETRY_INTERVAL, FileSource
 from streamq.text import decode, encode_path
 
 QUEUE_SYSCTL = Path("/proc/sys/fs/inotify/max_queued_events")
@@ -261,7 +261,7 @@ async def test_queue_overflow_is_counted_and_rescanned(start_source, tmp_path):
 _LIMIT_SCRIPT = """
 import asyncio, json, sys
 from streamq.ring import Rings
-from streamq.sources.files import FileSource
+from streamq.sources.file import FileSource
 limit, top = sys.argv[1], sys.argv[2]
 open("/proc/sys/user/max_inotify_watches", "w").write(limit)
 async def main():

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import run_cli
 from streamq.ring import Rings
-from streamq.sources.uevent import HardwareSource, event_row, parse_uevent_message
+from streamq.sources.hardware import HardwareSource, event_row, parse_uevent_message
 
 LO_UEVENT = "/sys/class/net/lo/uevent"
 # A datagram the kernel sent here for `echo change > /sys/class/net/lo/uevent`.

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import run_cli
 from streamq.ring import Rings
-from streamq.sources.rtnl import NetworkSource, NetworkState, mask_text
+from streamq.sources.network import NetworkSource, NetworkState, mask_text
 
 TAG = os.getpid() % 10000
 LINK_A, LINK_B = f"sq{TAG}a", f"sq{TAG}b"

@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from streamq.config import SOURCE_OPTIONS
+from streamq.config.loader import SOURCE_OPTIONS
 from streamq.ring import Rings
 from streamq.sources.base import SourceUnavailable
-from streamq.sources.proc_connector import (
+from streamq.sources.process import (
     PROC_EVENT_EXEC,
     PROC_EVENT_EXIT,
     PROC_EVENT_FORK,

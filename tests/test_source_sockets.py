@@ -14,7 +14,7 @@ import pytest
 
 from conftest import run_cli
 from streamq.ring import Rings
-from streamq.sources.sockets import LISTEN, Sock, SockDiag, SocketSource, classify, diff
+from streamq.sources.socket import LISTEN, Sock, SockDiag, SocketSource, classify, diff
 
 INTERVAL = 0.05
 

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from conftest import needs_root
-from streamq import blkprobe, cpuid, hwdata, sysblock
+from streamq.host import blkprobe, cpuid, hwdata, sysblock
 from streamq.tables import hardware
 
 # --- pci_devices ------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ import zlib
 import pytest
 
 from conftest import is_root, needs_root, retry
-from streamq import etcfiles, iptc, netsock
+from streamq.host import etcfiles, iptc
+from streamq.host import sockdiag as netsock
 
 
 def _run(*cmd: str) -> str:

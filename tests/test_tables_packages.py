@@ -20,8 +20,8 @@ import time
 import pytest
 
 from conftest import compat_json
-from streamq import pkgdb, schema
-from streamq.pkgformats import (
+from streamq.host import pkgdb
+from streamq.host.pkgformats import (
     apt_list_prefix,
     debian_revision,
     parse_core_metadata,
@@ -31,6 +31,7 @@ from streamq.pkgformats import (
     parse_rpm_header,
     parse_sources_list,
 )
+from streamq.sql import schema
 from streamq.tables import browsers
 
 MY_TABLES = (

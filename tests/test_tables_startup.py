@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import needs_root
-from streamq import autostart
+from streamq.host import autostart
 
 
 def _write(path, text: str, mode: int = 0o644, uid: int | None = None) -> None:

@@ -14,8 +14,9 @@ import psutil
 import pytest
 
 from conftest import needs_root
-from streamq import schema, unitfiles
-from streamq.schema import Constraint, QueryContext
+from streamq.host import unitfiles
+from streamq.sql import schema
+from streamq.sql.schema import Constraint, QueryContext
 from streamq.tables import kernel, system
 
 

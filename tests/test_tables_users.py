@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import needs_root, retry
-from streamq import accounts, utmp
+from streamq.host import accounts, utmp
 from streamq.tables import user_files, users
 
 # --- users, groups, user_groups ------------------------------------------------------------

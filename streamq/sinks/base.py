@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..state import Batch
+from ..daemon.state import Batch
 
 log = logging.getLogger("streamq.sinks")
 

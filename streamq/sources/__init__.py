@@ -9,11 +9,11 @@ from __future__ import annotations
 
 # config name -> (module, class name, event tables it fills; None: named by its config)
 SOURCES: dict[str, tuple[str, str, tuple[str, ...] | None]] = {
-    "process": ("streamq.sources.proc_connector", "ProcessSource", ("process_events",)),
-    "file": ("streamq.sources.files", "FileSource", ("file_events",)),
-    "socket": ("streamq.sources.sockets", "SocketSource", ("socket_events",)),
-    "network": ("streamq.sources.rtnl", "NetworkSource", ("network_events",)),
-    "hardware": ("streamq.sources.uevent", "HardwareSource", ("hardware_events",)),
+    "process": ("streamq.sources.process", "ProcessSource", ("process_events",)),
+    "file": ("streamq.sources.file", "FileSource", ("file_events",)),
+    "socket": ("streamq.sources.socket", "SocketSource", ("socket_events",)),
+    "network": ("streamq.sources.network", "NetworkSource", ("network_events",)),
+    "hardware": ("streamq.sources.hardware", "HardwareSource", ("hardware_events",)),
     "jsonl": ("streamq.sources.jsonl", "JsonLinesSource", None),
     "mqtt": ("streamq.sources.mqtt", "MqttSource", None),
 }

@@ -62,7 +62,7 @@ def expand_base(base: str) -> list[str]:
     if "%" not in base:
         return [base]
     try:
-        from ..globbing import expand
+        from ..host.globbing import expand
     except ImportError:  # pragma: no cover - the file table's helper is optional here
         return []
     return [p for p in expand(base, dirs_only=True) if pattern_regex(base).fullmatch(p)]

@@ -6,7 +6,7 @@ import asyncio
 import importlib
 from collections.abc import Iterable
 
-from ..config import Config
+from ..config.loader import Config
 from ..errors import ConfigError
 from ..ring import Rings
 from . import SOURCES

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..ring import SourceStatus
-from ..schema import BIGINT, DOUBLE, INTEGER, TEXT, Column, Table
+from ..sql.schema import BIGINT, DOUBLE, INTEGER, TEXT, Column, Table
 
 _TYPES = {"TEXT": TEXT, "INTEGER": INTEGER, "BIGINT": BIGINT, "DOUBLE": DOUBLE, "REAL": DOUBLE}
 # Filled by the ring (time, eid) or by the source (raw, and topic for MQTT): a record's own
@@ -49,7 +49,7 @@ def declare_record_table(table: str, columns: Mapping[str, str], *, source: str,
     column: the topic each message arrived on, since a filter like
     ``sensors/#`` matches many.
     """
-    from ..db import load_tables
+    from ..sql.connection import load_tables
     from ..tables.events import make_event_table
 
     if topic is None:

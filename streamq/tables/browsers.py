@@ -11,12 +11,12 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 
-from .. import procfs
-from ..lazy import lazy_module
-from ..schema import BIGINT, INTEGER, TEXT, Column, table
+from ..host import procfs
+from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import fsdecode
+from ._common import lazy_module
 
-accounts = lazy_module("streamq.accounts")
+accounts = lazy_module("streamq.host.accounts")
 
 Home = tuple[int, str]
 

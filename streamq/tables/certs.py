@@ -20,12 +20,12 @@ import re
 import stat
 from collections.abc import Iterable, Iterator
 
-from ..lazy import lazy_module
-from ..safefile import read_regular
-from ..schema import DATETIME, INTEGER, TEXT, Column, table
+from ..host.safefile import read_regular
+from ..sql.schema import DATETIME, INTEGER, TEXT, Column, table
 from ..text import encode_path, fsdecode
+from ._common import lazy_module
 
-x509info = lazy_module("streamq.x509info")
+x509info = lazy_module("streamq.host.x509info")
 
 # Where distributions keep trusted certificates: Debian/Ubuntu, Fedora/RHEL, SUSE, Alpine, Arch.
 STORE_DIRS = (

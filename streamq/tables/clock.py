@@ -5,7 +5,7 @@ from __future__ import annotations
 import time as _time
 from datetime import UTC, datetime
 
-from ..schema import BIGINT, INTEGER, TEXT, Column, table
+from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 
 
 @table(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 
-from ..schema import BIGINT, INTEGER, TEXT, Column, QueryContext, Table, register
+from ..sql.schema import BIGINT, INTEGER, TEXT, Column, QueryContext, Table, register
 
 _EVENT_TAIL = ("time", "eid")
 

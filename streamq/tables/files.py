@@ -2,7 +2,7 @@
 
 ``file`` and ``hash`` answer osquery's way: ``path = X`` describes X itself,
 ``directory = D`` the entries of D (not D, not recursive), and LIKE on either
-column is an osquery path pattern (:mod:`streamq.globbing`). A path that does
+column is an osquery path pattern (:mod:`streamq.host.globbing`). A path that does
 not exist or cannot be read gives no row, never an error.
 
 Like osquery, a symlink's row says ``symlink = 1`` and names its target, while
@@ -22,12 +22,12 @@ import stat
 import sys
 from collections.abc import Iterator
 
-from .. import procfs
-from ..lazy import lazy_module
-from ..schema import BIGINT, INTEGER, TEXT, Column, table
+from ..host import procfs
+from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode, fsdecode
+from ._common import lazy_module
 
-globbing = lazy_module("streamq.globbing")
+globbing = lazy_module("streamq.host.globbing")
 
 _TYPES = {
     stat.S_IFREG: "regular",

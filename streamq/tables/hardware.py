@@ -4,21 +4,21 @@ osquery gets most of these through libudev, libblkid and libcryptsetup; streamq 
 the kernel's own files instead (/sys/bus/pci, /sys/bus/usb, /sys/class/block,
 /sys/firmware) and uses udev's database (/run/udev/data) only when it is there.
 
-cpuid reads the kernel's cpuid driver or /proc/cpuinfo: see :mod:`streamq.cpuid`.
+cpuid reads the kernel's cpuid driver or /proc/cpuinfo: see :mod:`streamq.host.cpuid`.
 """
 
 from __future__ import annotations
 
 import os
 
-from .. import procfs
-from ..lazy import lazy_module
-from ..schema import BIGINT, INTEGER, TEXT, Column, table
+from ..host import procfs
+from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode, fsdecode
+from ._common import lazy_module
 
-cpuid = lazy_module("streamq.cpuid")
-hwdata = lazy_module("streamq.hwdata")
-sysblock = lazy_module("streamq.sysblock")
+cpuid = lazy_module("streamq.host.cpuid")
+hwdata = lazy_module("streamq.host.hwdata")
+sysblock = lazy_module("streamq.host.sysblock")
 
 PCI_DEVICES = "/sys/bus/pci/devices"
 USB_DEVICES = "/sys/bus/usb/devices"

@@ -6,8 +6,8 @@ import os
 import re
 from fnmatch import fnmatchcase
 
-from .. import procfs
-from ..schema import BIGINT, TEXT, Column, table
+from ..host import procfs
+from ..sql.schema import BIGINT, TEXT, Column, table
 from ..text import decode, fsdecode
 
 _OCTAL = re.compile(rb"\\([0-7]{3})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from ..schema import BIGINT, INTEGER, TEXT, Column, table
+from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from .system import host_uuid
 
 

@@ -11,14 +11,14 @@ import ipaddress
 import socket
 import struct
 
-from .. import procfs
-from ..lazy import lazy_module
-from ..schema import BIGINT, INTEGER, TEXT, Column, table
+from ..host import procfs
+from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode
+from ._common import lazy_module
 
-etcfiles = lazy_module("streamq.etcfiles")
-iptc = lazy_module("streamq.iptc")
-rtnetlink = lazy_module("streamq.rtnetlink")
+etcfiles = lazy_module("streamq.host.etcfiles")
+iptc = lazy_module("streamq.host.iptc")
+rtnetlink = lazy_module("streamq.host.rtnetlink")
 
 _FAMILIES = {socket.AF_INET: (4, socket.AF_INET), socket.AF_INET6: (16, socket.AF_INET6)}
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 
-from .. import procfs
-from ..lazy import lazy_module
-from ..schema import BIGINT, INTEGER, TEXT, Column, table
+from ..host import procfs
+from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode, encode_path
+from ._common import lazy_module
 from .browsers import user_homes
 
-pkgdb = lazy_module("streamq.pkgdb")
-pkgformats = lazy_module("streamq.pkgformats")
+pkgdb = lazy_module("streamq.host.pkgdb")
+pkgformats = lazy_module("streamq.host.pkgformats")
 
 _NAMESPACE_COLUMNS = [
     Column(

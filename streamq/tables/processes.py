@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 
-from .. import procfs
 from ..errors import ProcessGone
-from ..schema import BIGINT, INTEGER, TEXT, Column, table
+from ..host import procfs
+from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode, fsdecode
 
 # Which /proc files feed which columns of `processes`.

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import os
 
-from .. import procfs
-from ..lazy import lazy_module
-from ..schema import BIGINT, INTEGER, TEXT, Column, table
+from ..host import procfs
+from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
+from ._common import lazy_module
 
-netsock = lazy_module("streamq.netsock")
+netsock = lazy_module("streamq.host.sockdiag")
 
 _LISTEN_PROTOCOLS = (netsock.IPPROTO_TCP, netsock.IPPROTO_UDP, netsock.IPPROTO_UDPLITE)
 _NO_OWNER = (-1, -1)

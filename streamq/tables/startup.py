@@ -10,10 +10,10 @@ so it answers the same in a container or chroot; see streamq/autostart.py.
 
 from __future__ import annotations
 
-from ..lazy import lazy_module
-from ..schema import TEXT, Column, table
+from ..sql.schema import TEXT, Column, table
+from ._common import lazy_module
 
-autostart = lazy_module("streamq.autostart")
+autostart = lazy_module("streamq.host.autostart")
 
 
 @table(

@@ -10,8 +10,8 @@ import os
 import socket
 import struct
 
-from .. import procfs
-from ..schema import BIGINT, INTEGER, TEXT, Column, table
+from ..host import procfs
+from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode
 
 DMI = "/sys/class/dmi/id"
@@ -526,6 +526,6 @@ def gen_ulimit_info(ctx):
     cost=300,
 )
 def gen_systemd_units(ctx):
-    from .. import unitfiles
+    from ..host import unitfiles
 
     yield from unitfiles.unit_rows()

@@ -14,13 +14,13 @@ import os
 import re
 from collections.abc import Collection, Iterator
 
-from .. import procfs
-from ..lazy import lazy_module
-from ..safefile import read_regular
-from ..schema import BIGINT, INTEGER, TEXT, Column, table
+from ..host import procfs
+from ..host.safefile import read_regular
+from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode, encode_path, fsdecode
+from ._common import lazy_module
 
-accounts = lazy_module("streamq.accounts")
+accounts = lazy_module("streamq.host.accounts")
 
 _MAX_USER_FILE = 64 << 20  # a history file past this is not read (a sparse or runaway file)
 

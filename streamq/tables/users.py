@@ -1,18 +1,18 @@
 """Accounts and logins: users, groups, user_groups, shadow, logged_in_users, last.
 
-Accounts come from the local files (see :mod:`streamq.accounts`); logins from
-the utmp and wtmp record files (see :mod:`streamq.utmp`).
+Accounts come from the local files (see :mod:`streamq.host.accounts`); logins from
+the utmp and wtmp record files (see :mod:`streamq.host.utmp`).
 """
 
 from __future__ import annotations
 
-from .. import procfs
-from ..lazy import lazy_module
-from ..schema import BIGINT, INTEGER, TEXT, Column, table
+from ..host import procfs
+from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import fsdecode
+from ._common import lazy_module
 
-accounts = lazy_module("streamq.accounts")
-utmp = lazy_module("streamq.utmp")
+accounts = lazy_module("streamq.host.accounts")
+utmp = lazy_module("streamq.host.utmp")
 
 
 def _signed(value: int) -> int:

@@ -1,0 +1,404 @@
+"""The `streamq` command. The only module that prints to the user or picks exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from ..errors import ConfigError, StreamqError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streamq", description="SQL over the live Linux host, with osquery's tables.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", metavar="FILE", help="TOML configuration file")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    q = sub.add_parser("query", parents=[common], help="run one SQL statement and print the rows")
+    fmt = q.add_mutually_exclusive_group()
+    for mode in ("json", "csv", "line"):
+        fmt.add_argument(f"--{mode}", dest="mode", action="store_const", const=mode, help=f"print rows as {mode}")
+    q.set_defaults(mode="pretty")
+    q.add_argument("--follow", action="store_true", help="run the query on each new event and print new rows")
+    q.add_argument("--count", type=_positive_int, metavar="N", help="with --follow: stop after N rows")
+    q.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="with --follow: stop after this long")
+    q.add_argument(
+        "--repeat", type=_positive_int, metavar="N", help="run the query N times; report median and p95 time, rows"
+    )
+    q.add_argument(
+        "--leak-check",
+        action="store_true",
+        help="with --repeat: also report memory growth per run; exit 1 past the bounds (docs/writing-tables.md)",
+    )
+    q.add_argument("--connect", metavar="PATH", help="run on the daemon listening on this control socket")
+    q.add_argument("sql", metavar="SQL")
+
+    t = sub.add_parser("tables", parents=[common], help="list the tables")
+    t.add_argument("--markdown", action="store_true", help="print the table reference as Markdown")
+    t.add_argument("pattern", nargs="?", help="only tables whose name contains this")
+
+    s = sub.add_parser("schema", parents=[common], help="show a table's columns")
+    s.add_argument("table", metavar="TABLE")
+
+    tl = sub.add_parser(
+        "tail",
+        help="print JSON records from a file, stdin or an MQTT topic as they arrive, optionally through SQL",
+        description=TAIL_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tl.add_argument("source", metavar="SOURCE", help="a file, - for stdin, or mqtt://host:port/topic/filter")
+    tl.add_argument("--sql", metavar="SQL", help="filter and project the records, e.g. SELECT user FROM stream")
+    tl.add_argument("--count", type=_positive_int, metavar="N", help="stop after N output lines")
+    tl.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="stop after this long")
+    tl.add_argument("--from-end", action="store_true", help="a file: skip what it holds now, print only new lines")
+
+    r = sub.add_parser(
+        "run", parents=[common], help="run the daemon: continuous queries to sinks (embedded default without -c)"
+    )
+    r.add_argument("--print-config", action="store_true", help="print the embedded default config and exit")
+    r.add_argument("--check", action="store_true", help="validate the config and exit")
+
+    sh = sub.add_parser("shell", parents=[common], help="interactive SQL shell (reads stdin when it is not a terminal)")
+    sh.add_argument("--json", dest="mode", action="store_const", const="json", default="pretty")
+    sh.add_argument("--connect", metavar="PATH", help="run statements on the daemon listening on this control socket")
+
+    fl = sub.add_parser("fleet", help="ask every daemon on an MQTT broker (docs/fleet.md)")
+    fleet_sub = fl.add_subparsers(dest="fleet_command", metavar="ACTION")
+    fleet_sub.required = True
+    fq = fleet_sub.add_parser(
+        "query",
+        parents=[common],
+        help="run read-only SQL on every daemon (or the --host ones), rows with a host column",
+    )
+    fq.add_argument("--host", action="append", metavar="H", help="ask only this host (repeat for several)")
+    fq.add_argument("--max-rows", type=_positive_int, metavar="N", help="ask each host for at most N rows")
+    fq.add_argument("sql", metavar="SQL")
+    fh = fleet_sub.add_parser("hosts", parents=[common], help="list the hosts the broker's status topics know")
+    for p in (fq, fh):
+        p.add_argument("--broker", metavar="URL", help="mqtt[s]://[user:password@]host:port (default: [fleet] url)")
+        p.add_argument("--timeout", type=_positive_float, default=5.0, metavar="S", help="wait this long (default 5)")
+        p.add_argument("--json", dest="mode", action="store_const", const="json", default="pretty")
+    keys = fq.add_mutually_exclusive_group()
+    keys.add_argument("--key", metavar="K", help="shared key (default: $STREAMQ_FLEET_KEY, else [fleet] key)")
+    keys.add_argument("--key-file", metavar="F", help="read the shared key from this file")
+    return parser
+
+
+TAIL_HELP = """\
+Print JSON records (one JSON object per line) as they arrive, one JSON line per
+record, flushed at once. A file is read from its start, then followed across
+rotation and truncation (like tail -n +1 -F; --from-end: like tail -n 0 -F);
+- reads stdin until it ends; mqtt://host:port/topic/# subscribes (mqtts:// for TLS).
+
+With --sql, records are rows of the table `stream`: the keys of the first record
+and every column the SQL names, untyped, plus `raw` (the record's JSON; other
+keys: json_extract(raw, '$.key')); MQTT adds `topic`. The SQL runs per batch of
+new records. Malformed lines are skipped and counted on stderr at the end.
+
+  streamq tail /var/log/app.jsonl --sql "SELECT user FROM stream WHERE status >= 500"
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
+def _config(args: argparse.Namespace):
+    from ..config.loader import load
+
+    return load(getattr(args, "config", None))
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from . import output
+
+    if args.connect is not None:
+        return _query_daemon(args)
+    config = _config(args)
+    if args.leak_check and not args.repeat:
+        raise ConfigError("--leak-check goes with --repeat N")
+    if args.repeat and (args.follow or args.mode not in ("pretty", "json")):
+        raise ConfigError("--repeat prints a report: it does not go with --follow, --csv or --line")
+    if args.follow:
+        return _follow(args, config)
+    if args.count or args.timeout:
+        raise ConfigError("--count and --timeout go with --follow")
+    from ..sql.connection import connect
+
+    if config.sources:
+        from ..sources.manager import declare_stream_tables
+
+        declare_stream_tables(config)  # so configured jsonl/mqtt tables exist (empty) for a one-off query
+    conn = connect()
+    if args.repeat:
+        return _repeat(args, conn)
+    names, rows = conn.execute(args.sql)
+    output.write_rows(sys.stdout, args.mode, names, rows)
+    return 0
+
+
+def _query_daemon(args: argparse.Namespace) -> int:
+    from ..client import Client
+    from . import output
+
+    if args.follow or args.count or args.timeout or args.repeat or args.leak_check:
+        raise ConfigError("--follow, --count, --timeout, --repeat and --leak-check run here, not with --connect")
+    with Client(args.connect, on_truncated=_warn_truncated) as client:
+        names, rows = client.execute(args.sql)
+    output.write_rows(sys.stdout, args.mode, names, rows)
+    return 0
+
+
+def _warn_truncated(reply) -> None:
+    print(f"streamq: warning: the daemon's row cap cut the result at {len(reply.rows)} rows", file=sys.stderr)
+
+
+def _repeat(args: argparse.Namespace, conn) -> int:
+    import json
+
+    from . import leakcheck
+
+    if args.leak_check and args.repeat < leakcheck.min_runs():
+        raise ConfigError(f"--leak-check needs --repeat {leakcheck.min_runs()} or more (a warm-up, then a fit)")
+    report = leakcheck.repeat_query(conn, args.sql, args.repeat, leak_check=args.leak_check)
+    if args.mode == "json":
+        sys.stdout.write(json.dumps(report.as_dict()) + "\n")
+    else:
+        sys.stdout.write(report.text())
+    if report.leaking:
+        _error(report.growth.verdict())
+        return 1
+    return 0
+
+
+def _follow(args: argparse.Namespace, config) -> int:
+    import asyncio
+    import logging
+
+    # A source that fails and restarts says so on stderr; rows go to stdout.
+    logging.basicConfig(level=logging.WARNING, format="streamq: warning: %(message)s", stream=sys.stderr)
+
+    from .follow import Follower
+    from .output import StreamPrinter
+
+    printer = StreamPrinter(sys.stdout, args.mode)
+
+    async def run() -> int:
+        follower = Follower(config)
+        try:
+            await follower.open()
+            await follower.follow(args.sql, printer, count=args.count, timeout=args.timeout)
+        finally:
+            await follower.close()
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C is how a user ends --follow
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .tail import tail
+
+    def emit(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    run = tail(args.source, emit, sql=args.sql, count=args.count, timeout=args.timeout, from_start=not args.from_end)
+    try:
+        result = asyncio.run(run)
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C is how a user ends a tail
+    if result.skipped:
+        print(f"streamq: skipped {result.skipped} record(s); last: {result.last_skip}", file=sys.stderr)
+    return 0
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    from ..sql.connection import load_tables
+
+    if args.markdown:
+        from .docs import tables_markdown
+
+        sys.stdout.write(tables_markdown())
+        return 0
+    for name in sorted(load_tables()):
+        if not args.pattern or args.pattern in name:
+            print(name)
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from ..sql.connection import load_tables
+    from .docs import schema_text
+
+    spec = load_tables().get(args.table)
+    if spec is None:
+        raise StreamqError(f"no such table: {args.table}")
+    sys.stdout.write(schema_text(spec))
+    return 0
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    from .shell import run_shell
+
+    if args.connect is not None:
+        from ..client import Client
+
+        with Client(args.connect, on_truncated=_warn_truncated) as client:
+            return run_shell(mode=args.mode, conn=client.connect())
+    return run_shell(mode=args.mode)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from ..daemon.app import Daemon, default_config_text, load_config
+
+    if args.print_config:
+        sys.stdout.write(default_config_text())
+        return 0
+    config = load_config(args.config)
+    if args.check:
+        print(f"{config.path}: ok")
+        return 0
+    logging.basicConfig(level=logging.INFO, format="streamq: %(message)s", stream=sys.stderr)
+
+    async def main() -> int:
+        return await Daemon(config).run()
+
+    return asyncio.run(main())
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    """Exit 0: every expected host answered; 1: an error reply, a host missing, or no broker; 2: usage."""
+    import asyncio
+
+    from ..daemon import fleet
+    from . import output
+
+    options = (_config(args).daemon.get("fleet") or {}) if args.config else {}
+    url = args.broker or options.get("url")
+    if not url:
+        raise ConfigError("name the broker: --broker mqtt://host:port (or -c a config with a [fleet] url)")
+    if args.fleet_command == "hosts":
+        statuses = asyncio.run(fleet.hosts(url, timeout=args.timeout))
+        output.write_rows(sys.stdout, args.mode, ["host", "status"], sorted(statuses.items()))
+        return 0
+    key = _fleet_key(args, options)
+    result = asyncio.run(
+        fleet.query(url, args.sql, hosts=args.host, timeout=args.timeout, key=key, max_rows=args.max_rows)
+    )
+    columns: list[str] = []
+    for reply in result.replies.values():
+        columns += [c for c in reply.columns if c not in columns]
+    rows = []
+    for host in sorted(result.replies):
+        reply = result.replies[host]
+        if reply.error is not None:
+            print(f"streamq: {host}: error: {reply.error}", file=sys.stderr)
+            continue
+        if reply.truncated:
+            print(f"streamq: {host}: warning: its row cap cut the result at {len(reply.rows)} rows", file=sys.stderr)
+        at = [reply.columns.index(c) if c in reply.columns else None for c in columns]
+        rows += [[host, *(row[i] if i is not None else None for i in at)] for row in reply.rows]
+    if args.mode == "json" or any(r.error is None for r in result.replies.values()):
+        output.write_rows(sys.stdout, args.mode, ["host", *columns], rows)
+    for host in sorted(result.duplicates):
+        print(f"streamq: {host}: warning: answered more than once (one host identifier, two daemons?)", file=sys.stderr)
+    # Named hosts, and hosts online when asked, count in the exit code; a host already offline does not.
+    for host in result.missing:
+        status = result.statuses.get(host)
+        note = f" (status: {status})" if status else ""
+        print(f"streamq: {host}: no answer within {args.timeout:g}s{note}", file=sys.stderr)
+    if not args.host:
+        for host in sorted(result.statuses.keys() - result.expected - result.replies.keys()):
+            print(f"streamq: {host}: no answer (status: {result.statuses[host]})", file=sys.stderr)
+    if not result.replies and not result.expected:
+        print(f"streamq: no host answered within {args.timeout:g}s", file=sys.stderr)
+        return 1
+    return 0 if result.complete else 1
+
+
+def _fleet_key(args: argparse.Namespace, options: dict) -> bytes | None:
+    if args.key_file:
+        try:
+            with open(args.key_file, encoding="utf-8") as f:
+                key = f.read().strip()
+        except (OSError, UnicodeError) as err:
+            raise ConfigError(f"--key-file: cannot read {args.key_file}: {err}") from None
+        if not key:
+            raise ConfigError(f"--key-file: {args.key_file} is empty")
+        return key.encode()
+    key = args.key or os.environ.get("STREAMQ_FLEET_KEY")
+    return key.encode() if key else options.get("key_bytes")
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "query": cmd_query,
+    "tables": cmd_tables,
+    "schema": cmd_schema,
+    "shell": cmd_shell,
+    "tail": cmd_tail,
+    "fleet": cmd_fleet,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except StreamqError as err:
+        _error(str(err))
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `streamq query ... | head`: the reader left; that is not our error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as err:  # a bug or an OS failure: one line, never a traceback
+        if os.environ.get("STREAMQ_DEBUG"):
+            raise
+        _error(f"{type(err).__name__}: {err}")
+        return 1
+    finally:
+        _plugin_warnings()
+
+
+def _plugin_warnings() -> None:
+    db = sys.modules.get("streamq.sql.connection")
+    for message in getattr(db, "PLUGIN_ERRORS", ()):
+        print(f"streamq: warning: {message}", file=sys.stderr)
+
+
+def _error(message: str) -> None:
+    print(f"streamq: error: {' '.join(message.split())}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

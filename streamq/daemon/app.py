@@ -1,0 +1,336 @@
+"""`streamq run`: wires config, rings, sources, the scheduler and sinks; handles signals.
+
+SIGTERM/SIGINT: stop the queries, let the sinks drain for a moment, persist,
+exit 0 (within 5 s). SIGHUP: reload the config; queries whose SQL did not
+change keep their diff base and counters (they live in the state store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import signal
+import time
+import uuid
+from importlib import resources
+from typing import Any
+
+import apsw
+
+from .. import __version__
+from ..config import loader as config_mod
+from ..config.daemon import host_identifier
+from ..config.loader import Config, _Validator
+from ..errors import ConfigError
+from ..ring import Rings
+from ..sinks import SINKS
+from ..sinks.base import Delivery, Sink
+from ..sources import manager
+from ..sql.connection import connect
+from ..sql.thread import SqlThread
+from .scheduler import QuerySpec, ScheduleOptions, Scheduler
+from .state import StateStore
+
+log = logging.getLogger("streamq.daemon.app")
+SHUTDOWN_BUDGET = 4.0  # seconds for draining sinks at stop; the process exits within 5 s
+
+
+def default_config_text() -> str:
+    return resources.files("streamq").joinpath("default.toml").read_text(encoding="utf-8")
+
+
+def load_config(path: str | None) -> Config:
+    """The config at ``path``, or the embedded default when there is none."""
+    if path is None:
+        return config_mod.parse(default_config_text(), "<embedded default config>")
+    return config_mod.load(path)
+
+
+def query_specs(config: Config) -> dict[str, QuerySpec]:
+    schedule = config.daemon.get("schedule", {})
+    default_deadline = schedule.get("deadline", 60.0)
+    specs = {}
+    for name, q in config.daemon.get("queries", {}).items():
+        interval = q["interval"]
+        on = tuple(q["on"])
+        if interval is None and not on and q["mode"] != "stream":
+            interval = 60.0  # a query with no trigger at all still runs, once a minute
+        specs[name] = QuerySpec(
+            name=name,
+            sql=q["sql"],
+            interval=interval,
+            on=on,
+            debounce=q["debounce"],
+            mode=q["mode"],
+            sinks=tuple(q["sinks"]),
+            removed=q["removed"],
+            format=q["format"],
+            numerics=q["numerics"],
+            deadline=q["deadline"] or default_deadline,
+            description=q.get("description"),
+        )
+    return specs
+
+
+class Daemon:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.host = host_identifier(config)
+        self.rings = Rings(config.rings["capacity"], config.rings["max_age"])
+        self.sql = SqlThread()
+        self.started = int(time.time())
+        self.generation = str(uuid.uuid4())
+        self.sinks: dict[str, Sink] = {}
+        self.deliveries: dict[str, Delivery] = {}
+        self._delivery_tasks: list[asyncio.Task] = []
+        self._source_tasks: dict[str, asyncio.Task] = {}
+        self._stop = asyncio.Event()
+        self._reload = asyncio.Event()
+        self._load_decorations: dict[str, Any] = {}
+        self.config_hash = hashlib.sha1(config.text.encode()).hexdigest()
+
+    # -- start --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open everything; on failure close what was opened and remove a state file made just now."""
+        state_path = self.config.daemon.get("state", {}).get("path", "streamq-state.db")
+        fresh_state = not os.path.exists(state_path)
+        try:
+            await self._start(state_path)
+        except BaseException:
+            await self._abort_start()
+            if fresh_state:
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(state_path + suffix)
+            raise
+
+    async def _start(self, state_path: str) -> None:
+        manager.declare_stream_tables(self.config)
+        self.conn = await self.sql(connect, rings=self.rings)
+        self.conn.session.daemon = self
+        specs = query_specs(self.config)
+        # Sources are built (not started) first: a table no source fills is a config error,
+        # and it must come before any file is created.
+        sources = await self._build_sources(self.config, specs)
+        try:
+            self.store = await self.sql(StateStore, state_path)
+        except (OSError, apsw.Error) as err:
+            raise self._path_error(("state", "path"), state_path, err) from None
+        self.instance_id = await self.sql(self.store.instance_uuid)
+        schedule = self.config.daemon.get("schedule", {})
+        self.scheduler = Scheduler(
+            self.sql,
+            self.conn,
+            self.store,
+            ScheduleOptions(
+                host=self.host,
+                epoch=schedule.get("epoch", 0),
+                splay_percent=schedule.get("splay_percent", 10.0),
+                denylist_after=schedule.get("denylist_after", 3),
+                denylist_for=schedule.get("denylist_for", 3600.0),
+            ),
+            notify_sinks=self._wake_sinks,
+            decorations=self._decorations,
+        )
+        self.scheduler.generation = self.generation
+        await self._start_sinks(self.config)
+        self._run_sources(sources)
+        self._load_decorations = await self.sql(self._run_decorators, "load")
+        for spec in specs.values():
+            await self.scheduler.add(spec)
+        from .control import start_control
+
+        self.control = await start_control(self)  # last: its requests may read every part above
+        from .fleet import start_fleet
+
+        self.fleet = await start_fleet(self)
+        log.info("streamq %s running %d queries as %s", __version__, len(specs), self.host)
+
+    def _path_error(self, key: tuple[str, ...], path: str, err: BaseException) -> ConfigError:
+        reason = getattr(err, "strerror", None) or str(err)
+        return _Validator(self.config.text, self.config.path or "<config>").fail(key, f"cannot open {path}: {reason}")
+
+    async def _abort_start(self) -> None:
+        for task in self._delivery_tasks:
+            task.cancel()
+        await asyncio.gather(*self._delivery_tasks, return_exceptions=True)
+        for sink in self.sinks.values():
+            with contextlib.suppress(Exception):
+                await sink.close()
+        await manager.stop(self._source_tasks.values())
+        if hasattr(self, "scheduler"):
+            await self.scheduler.stop()
+        for name in ("store", "conn"):
+            if hasattr(self, name):
+                with contextlib.suppress(Exception):
+                    await self.sql(getattr(self, name).close)
+        self.sql.close()
+
+    async def _start_sinks(self, config: Config) -> None:
+        import importlib
+
+        for name, options in config.daemon.get("sinks", {}).items():
+            module, cls_name = SINKS[options["type"]]
+            cls = getattr(importlib.import_module(module), cls_name)
+            sink = cls(name, options, host=self.host)
+            try:
+                await sink.start()
+            except OSError as err:
+                raise self._path_error(("sinks", name, "path"), options.get("path") or name, err) from None
+            self.sinks[name] = sink
+            delivery = Delivery(sink, self.store, self.sql, max_backlog_rows=options["max_backlog_rows"])
+            self.deliveries[name] = delivery
+            self._delivery_tasks.append(asyncio.create_task(delivery.run(), name=f"sink:{name}"))
+            delivery.wake.set()  # deliver what an earlier run left in the outbox
+
+    async def _build_sources(self, config: Config, specs: dict[str, QuerySpec]) -> list:
+        fillable = manager.table_sources(config)
+        wanted: set[str] = set()
+        for spec in specs.values():
+            wanted.update(t for t in spec.on if t in fillable)
+            try:
+                read = await self.sql(self.conn.tables_read, spec.sql)
+            except Exception:  # a broken query is reported when it runs
+                continue
+            wanted.update(t for t in read if t in fillable)
+        for key, options in config.sources.items():
+            if options.get("enabled", True):
+                wanted.update(t for t, (k, _) in fillable.items() if k == key)
+        new = sorted(t for t in wanted if t not in self._source_tasks)
+        return manager.build(config, self.rings, new)
+
+    def _run_sources(self, sources: list) -> None:
+        for source in sources:
+            self.rings.ring(source.table)  # so queries see the ring even before its first event
+        for source in sources:
+            self._source_tasks[source.table] = manager.start([source])[0]
+
+    async def _start_sources(self, config: Config, specs: dict[str, QuerySpec]) -> None:
+        self._run_sources(await self._build_sources(config, specs))
+
+    def _wake_sinks(self, names: tuple[str, ...]) -> None:
+        for name in names:
+            delivery = self.deliveries.get(name)
+            if delivery:
+                delivery.wake.set()
+
+    # -- decorators ---------------------------------------------------------------------------
+
+    def _run_decorators(self, kind: str) -> dict[str, Any]:
+        decorated: dict[str, Any] = {}
+        for sql in self.config.daemon.get("decorators", {}).get(kind, []):
+            try:
+                rows = self.conn.query(sql)
+            except Exception as err:
+                log.warning("decorator %r failed: %s", sql, err)
+                continue
+            if rows:
+                decorated.update({k: v for k, v in rows[0].items()})
+        return decorated
+
+    def _decorations(self) -> dict[str, Any]:
+        # Runs on the SQL thread, inside a query run.
+        out = dict(self._load_decorations)
+        if self.config.daemon.get("decorators", {}).get("always"):
+            out.update(self._run_decorators("always"))
+        return out
+
+    # -- run / stop / reload ------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self._reload.set)
+        await self.start()
+        memory = asyncio.create_task(self._watch_memory(), name="memory-budget")
+        try:
+            while not self._stop.is_set():
+                stop = asyncio.create_task(self._stop.wait())
+                reload = asyncio.create_task(self._reload.wait())
+                await asyncio.wait({stop, reload}, return_when=asyncio.FIRST_COMPLETED)
+                stop.cancel()
+                reload.cancel()
+                if self._reload.is_set() and not self._stop.is_set():
+                    self._reload.clear()
+                    await self.reload()
+        finally:
+            memory.cancel()
+            await self.shutdown()
+        return 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def reload(self) -> None:
+        path = self.config.path if self.config.path and not self.config.path.startswith("<") else None
+        try:
+            new = load_config(path)
+        except ConfigError as err:
+            log.error("reload refused, keeping the running config: %s", err)
+            return
+        old_specs = {name: rt.spec for name, rt in self.scheduler.queries.items()}
+        new_specs = query_specs(new)
+        if new.daemon.get("sinks") != self.config.daemon.get("sinks"):
+            await self._stop_sinks()
+            self.sinks, self.deliveries, self._delivery_tasks = {}, {}, []
+            await self._start_sinks(new)
+        self.config = new
+        self.config_hash = hashlib.sha1(new.text.encode()).hexdigest()
+        await self._start_sources(new, new_specs)
+        for name in old_specs.keys() - new_specs.keys():
+            await self.scheduler.remove(name)
+        for name, spec in new_specs.items():
+            if old_specs.get(name) != spec:
+                await self.scheduler.remove(name)
+                await self.scheduler.add(spec)
+        log.info("config reloaded: %d queries", len(new_specs))
+
+    async def _watch_memory(self) -> None:
+        budget = self.config.daemon.get("schedule", {}).get("memory_mb", 512) * 1024 * 1024
+        page = os.sysconf("SC_PAGE_SIZE")
+        while True:
+            await asyncio.sleep(5)
+            with open("/proc/self/statm", "rb") as f:
+                rss = int(f.read().split()[1]) * page
+            if rss > budget:
+                for ring in self.rings.values():
+                    if ring.capacity > 1000:
+                        lost = ring.resize(ring.capacity // 2)
+                        log.warning(
+                            "memory over budget: ring %s shrunk to %d (%d events dropped)",
+                            ring.name,
+                            ring.capacity,
+                            lost,
+                        )
+
+    async def _stop_sinks(self) -> None:
+        deadline = time.monotonic() + SHUTDOWN_BUDGET / 2
+        for delivery in self.deliveries.values():
+            await delivery.drain(max(0.05, deadline - time.monotonic()))
+        for task in self._delivery_tasks:
+            task.cancel()
+        await asyncio.gather(*self._delivery_tasks, return_exceptions=True)
+        for sink in self.sinks.values():
+            try:
+                await asyncio.wait_for(sink.close(), 1.0)
+            except Exception as err:
+                log.warning("sink %s: close failed: %s", sink.name, err)
+
+    async def shutdown(self) -> None:
+        # Before anything that waits for the SQL thread: a query running now is interrupted.
+        self.scheduler.stopping = True
+        if getattr(self, "control", None) is not None:
+            await self.control.stop()  # first: no request may start while the rest closes
+        if getattr(self, "fleet", None) is not None:
+            await self.fleet.stop()
+        await self.scheduler.stop()
+        await self._stop_sinks()
+        await manager.stop(self._source_tasks.values())
+        await self.sql(self.store.close)
+        await self.sql(self.conn.close)
+        self.sql.close()

@@ -1,0 +1,186 @@
+"""A guarded connection for SQL that arrives from outside: the control socket, later the fleet.
+
+The guard is layered, so one mistake in a layer is not a hole:
+
+- an authorizer allows reading only: ``SELECT``, reading columns, calling functions
+  (``load_extension`` excepted), recursive CTEs, and a few introspection pragmas
+  (``table_info``, ``module_list``, ...); everything else is refused while the
+  statement is prepared, naming what was refused;
+- ``PRAGMA query_only``, ``SQLITE_DBCONFIG_DEFENSIVE``, no triggers, no untrusted
+  schema, extension loading off, ``SQLITE_LIMIT_ATTACHED = 0``;
+- a deadline through the progress handler, a row cap (the reply says it was
+  truncated) and one statement per request.
+
+The connection belongs to the thread that opened it (the daemon's SQL thread).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import apsw
+
+from ..errors import QueryError
+from ..ring import Rings
+from .connection import Connection, Params, _message, connect
+
+# What SELECT needs, CTEs and window functions included (SQLite reports those as SELECT).
+_ALLOWED = frozenset({apsw.SQLITE_SELECT, apsw.SQLITE_READ, apsw.SQLITE_RECURSIVE})
+_DENIED_FUNCTIONS = frozenset({"load_extension"})
+# Pragmas that only describe the schema; a statement or a table-valued function alike.
+_READ_PRAGMAS = frozenset(
+    {
+        "table_info",
+        "table_xinfo",
+        "table_list",
+        "index_list",
+        "index_info",
+        "index_xinfo",
+        "function_list",
+        "module_list",
+        "pragma_list",
+        "collation_list",
+        "compile_options",
+    }
+)
+_LIMITS = {
+    apsw.SQLITE_LIMIT_ATTACHED: 0,
+    apsw.SQLITE_LIMIT_LENGTH: 16 * 1024 * 1024,  # one string or blob; the default is 1 GB
+    apsw.SQLITE_LIMIT_SQL_LENGTH: 1024 * 1024,
+}
+_PROGRESS_STEPS = 1000  # VDBE instructions between deadline checks: ~10-50 us
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The most a request may ask for; a request may ask for less, never more."""
+
+    max_rows: int = 100_000
+    deadline: float = 10.0
+
+
+class Result(NamedTuple):
+    columns: list[str]
+    rows: list[tuple]
+    truncated: bool
+
+
+class ReadOnlyConnection:
+    """Runs one read-only statement at a time under :class:`Limits`; open and use it on one thread."""
+
+    def __init__(self, conn: Connection, limits: Limits) -> None:
+        self.conn = conn
+        self.limits = limits
+        self._refused: str | None = None  # what the authorizer refused while preparing
+        self._stopping = False
+        guard(conn.apsw, self._authorizer)
+
+    @classmethod
+    def open(cls, *, rings: Rings | None = None, daemon: Any = None, limits: Limits = Limits()) -> ReadOnlyConnection:
+        """A guarded connection seeing ``rings`` and, for the streamq_* tables, ``daemon``."""
+        conn = connect(rings=rings)
+        conn.session.daemon = daemon
+        return cls(conn, limits)
+
+    def run(
+        self, sql: str, params: Params = None, *, deadline: float | None = None, max_rows: int | None = None
+    ) -> Result:
+        """Run one statement; raise QueryError with a one-line reason if it is refused or fails."""
+        seconds = _cap(deadline, self.limits.deadline)
+        cap = int(_cap(max_rows, self.limits.max_rows))
+        raw = self.conn.apsw
+        statements = 0
+        columns: list[str] = []
+
+        def trace(cursor: apsw.Cursor, statement: str, bindings: Any) -> bool:
+            nonlocal statements
+            statements += 1
+            columns[:] = [d[0] for d in cursor.get_description()]
+            return statements == 1
+
+        end = time.monotonic() + seconds
+        raw.set_progress_handler(lambda: time.monotonic() > end, _PROGRESS_STEPS)
+        self._refused = None
+        cursor = raw.cursor()
+        cursor.exec_trace = trace
+        rows: list[tuple] = []
+        truncated = False
+        try:
+            for row in cursor.execute(sql, params):
+                if len(rows) >= cap:
+                    truncated = True
+                    break
+                rows.append(row)
+        except apsw.ExecTraceAbort:
+            raise QueryError("one statement per request") from None
+        except apsw.AuthError as err:
+            raise QueryError(f"not allowed on the read-only connection: {self._refused or _message(err)}") from None
+        except apsw.InterruptError:
+            if self._stopping:
+                raise QueryError("query interrupted: the daemon is stopping") from None
+            raise QueryError(f"query interrupted: it ran past its {seconds:g}s deadline") from None
+        except apsw.Error as err:
+            raise QueryError(_message(err)) from None
+        except QueryError:
+            raise
+        except Exception as err:  # a table generator failed: its message, not a traceback
+            raise QueryError(f"{type(err).__name__}: {err}") from None
+        finally:
+            raw.set_progress_handler(None)
+            cursor.close(force=True)
+        return Result(columns, rows, truncated)
+
+    def interrupt(self) -> None:
+        """Stop the statement running now, from any thread (sqlite3_interrupt is made for that)."""
+        self._stopping = True
+        self.conn.apsw.interrupt()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _authorizer(self, op: int, p1: str | None, p2: str | None, db: str | None, trigger: str | None) -> int:
+        if op in _ALLOWED:
+            return apsw.SQLITE_OK
+        if op == apsw.SQLITE_FUNCTION and p2 not in _DENIED_FUNCTIONS:
+            return apsw.SQLITE_OK
+        if op == apsw.SQLITE_PRAGMA and p1 and p1.lower() in _READ_PRAGMAS:
+            return apsw.SQLITE_OK
+        if self._refused is None:
+            self._refused = _describe(op, p1, p2)
+        return apsw.SQLITE_DENY
+
+
+def guard(raw: apsw.Connection, authorizer) -> None:
+    """Make ``raw`` read-only: settings first (they need PRAGMA), then the authorizer."""
+    raw.execute("PRAGMA query_only = 1")
+    raw.enable_load_extension(False)
+    raw.config(apsw.SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0)
+    raw.config(apsw.SQLITE_DBCONFIG_DEFENSIVE, 1)
+    raw.config(apsw.SQLITE_DBCONFIG_ENABLE_TRIGGER, 0)
+    raw.config(apsw.SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0)
+    for limit, value in _LIMITS.items():
+        raw.limit(limit, value)
+    raw.authorizer = authorizer
+
+
+def _cap(asked: float | int | None, most: float | int) -> float:
+    if asked is None or asked <= 0:
+        return most
+    return min(asked, most)
+
+
+def _describe(op: int, p1: str | None, p2: str | None) -> str:
+    action = apsw.mapping_authorizer_function.get(op, str(op))
+    action = action.removeprefix("SQLITE_").replace("_", " ")
+    if op == apsw.SQLITE_FUNCTION:
+        return f"function {p2}()"
+    if op == apsw.SQLITE_PRAGMA:
+        return f"PRAGMA {p1}" + (f" = {p2}" if p2 else "")
+    if op in (apsw.SQLITE_ATTACH, apsw.SQLITE_DETACH):
+        return action
+    if p1 in ("sqlite_master", "sqlite_temp_master"):  # CREATE, DROP and ANALYZE first ask to write it
+        return "changing the schema (CREATE, DROP, ALTER, ANALYZE)"
+    subject = p1 if p1 and op not in (apsw.SQLITE_TRANSACTION, apsw.SQLITE_SAVEPOINT) else None
+    return f"{action} {subject}" if subject else action
