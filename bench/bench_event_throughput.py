@@ -24,7 +24,7 @@ import orjson
 from streamq.cli.follow import Follower
 from streamq.config.loader import Config
 from streamq.ring import Rings
-from streamq.sources.jsonl import JsonLinesSource
+from streamq.sources.jsonl import JsonlSource
 from streamq.sources.records import declare_record_table
 from streamq.sql.connection import connect
 
@@ -49,7 +49,7 @@ def options(path: str) -> dict:
 
 
 async def run_source(path: str, rings: Rings) -> float:
-    source = JsonLinesSource("bench_events", options(path), rings)
+    source = JsonlSource("bench_events", options(path), rings)
     ring = rings.ring("bench_events")
     start = time.perf_counter()
     task = asyncio.create_task(source.run())

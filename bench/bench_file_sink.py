@@ -16,7 +16,7 @@ import time
 
 from streamq.daemon import results
 from streamq.daemon.state import QueryState, StateStore
-from streamq.sinks.base import Delivery
+from streamq.sinks.delivery import Delivery
 from streamq.sinks.file import FileSink
 from streamq.sql.thread import SqlThread
 

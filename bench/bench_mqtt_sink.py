@@ -35,7 +35,7 @@ import orjson
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from streamq.daemon.state import StateStore
-from streamq.sinks.base import Delivery
+from streamq.sinks.delivery import Delivery
 from streamq.sinks.mqtt import MqttSink
 from streamq.sql.thread import SqlThread
 

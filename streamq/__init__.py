@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__ as __version__
 from .errors import ConfigError, QueryError, StreamqError
 from .sql.connection import Connection, connect
 from .sql.schema import BIGINT, BLOB, DOUBLE, INTEGER, TEXT, UNSIGNED_BIGINT, Column, QueryContext, Table, table
@@ -34,7 +35,6 @@ __all__ = [
     "connect",
     "table",
 ]
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:

@@ -225,7 +225,7 @@ class RingCursor:
 class SourceStatus:
     """What a source reports about itself, shown by the streamq_events table."""
 
-    source: str  # the source's name, e.g. "proc_connector"
+    source: str  # the source's config key, e.g. "process"
     kind: str  # how it learns of events: netlink, inotify, poll, stream, mqtt
     active: bool = False
     mode: str = ""  # e.g. "netlink" or "polling /proc (no CAP_NET_ADMIN)"

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 
 from conftest import run_cli
-from streamq.config.loader import NAMED_SOURCE_OPTIONS, RINGS_OPTIONS, SOURCE_OPTIONS, load, parse, parse_duration
+from streamq.config.loader import load, parse
+from streamq.config.options import fields_of, parse_duration
+from streamq.config.sections import RingOptions
 from streamq.errors import ConfigError
+from streamq.sources import SOURCES
 
 FULL = """\
 # every key streamq reads
@@ -56,25 +61,26 @@ max_line_bytes = 100
 
 def test_every_documented_key():
     config = parse(FULL, "full.toml")
-    assert config.rings == {"capacity": 5000, "max_age": 7200.0}
-    assert config.sources["process"] == {
+    assert asdict(config.rings) == {"capacity": 5000, "max_age": 7200.0}
+    sources = {key: asdict(options) for key, options in config.sources.items()}
+    assert sources["process"] == {
         "enabled": True,
         "mode": "netlink",
         "poll_interval": 0.25,
         "priority": "realtime",
     }
-    assert config.sources["file"] == {
+    assert sources["file"] == {
         "enabled": True,
         "paths": ["/etc", "/tmp/x"],
         "exclude": ["/etc/mtab"],
         "hash": ["sha256", "md5"],
         "hash_max_bytes": 1000,
     }
-    assert config.sources["socket"] == {"enabled": False, "interval": 2.0, "connections_interval": 1.0}
-    assert config.sources["network"] == {"enabled": True}
-    assert config.sources["hardware"] == {"enabled": False}
-    jsonl = config.sources["jsonl.app"]
-    assert set(jsonl) == set(NAMED_SOURCE_OPTIONS["jsonl"])  # defaults filled for keys not set
+    assert sources["socket"] == {"enabled": False, "interval": 2.0, "connections_interval": 1.0}
+    assert sources["network"] == {"enabled": True}
+    assert sources["hardware"] == {"enabled": False}
+    jsonl = sources["jsonl.app"]
+    assert set(jsonl) == set(fields_of(SOURCES["jsonl"].load().Options))  # defaults filled for keys not set
     assert {k: jsonl[k] for k in config.raw["sources"]["jsonl"]["app"]} == {
         "path": "/var/log/app.jsonl",
         "columns": {"level": "TEXT", "code": "INTEGER", "took": "REAL"},
@@ -83,21 +89,27 @@ def test_every_documented_key():
         "max_line_bytes": 4096,
         "from_start": True,
     }
-    mqtt = config.sources["mqtt.sensors"]
+    mqtt = sources["mqtt.sensors"]
     assert mqtt["table"] == "sensors_events" and mqtt["qos"] == 2 and mqtt["columns"] == {"temp": "DOUBLE"}
-    # Every key the schema knows is exercised by FULL (so this test grows with the schema).
-    for name, spec in SOURCE_OPTIONS.items():
-        assert set(config.sources[name]) == set(spec)
-    assert set(mqtt) == set(NAMED_SOURCE_OPTIONS["mqtt"])
-    assert set(config.rings) == set(RINGS_OPTIONS)
+    # Every source the registry knows is exercised by FULL (so this test grows with the registry).
+    for name, entry in SOURCES.items():
+        if entry.tables is not None:
+            assert set(sources[name]) == set(fields_of(entry.load().Options))
+    assert set(mqtt) == set(fields_of(SOURCES["mqtt"].load().Options))
+    assert set(asdict(config.rings)) == set(fields_of(RingOptions))
 
 
 def test_defaults():
     config = parse("", "empty.toml")
-    assert config.rings == {"capacity": 100_000, "max_age": 3600.0}
+    assert asdict(config.rings) == {"capacity": 100_000, "max_age": 3600.0}
     assert config.sources == {}
     partial = parse("[sources.process]\nmode = 'poll'\n")
-    assert partial.sources["process"] == {"enabled": True, "mode": "poll", "poll_interval": 0.1, "priority": "realtime"}
+    assert asdict(partial.sources["process"]) == {
+        "enabled": True,
+        "mode": "poll",
+        "poll_interval": 0.1,
+        "priority": "realtime",
+    }
     assert load(None).sources == {}
 
 

@@ -74,7 +74,7 @@ def test_embedded_default_config_is_valid_and_runs_the_seed_query():
     specs = query_specs(config)
     seed = specs["new_listening_ports"]
     assert seed.mode == "diff" and seed.on == ("socket_events",) and seed.interval == 30.0
-    assert set(seed.sinks) == set(config.daemon["sinks"]) == {"log", "console"}
+    assert set(seed.sinks) == set(config.sinks) == {"log", "console"}
 
 
 def write_pack(path, queries: dict, **extra) -> None:
@@ -117,7 +117,7 @@ def test_bad_pack_names_the_packs_key_and_the_pack(tmp_path, content, expected):
 def test_missing_pack_file_is_an_error_but_an_empty_glob_is_not(tmp_path):
     message = error_of(f'[packs]\npaths = ["{tmp_path}/none.conf"]\n')
     assert message.startswith("c.toml:2: packs.paths: no such pack file")
-    assert parse(f'[packs]\npaths = ["{tmp_path}/*.conf"]\n').daemon["queries"] == {}
+    assert parse(f'[packs]\npaths = ["{tmp_path}/*.conf"]\n').queries == {}
 
 
 # -- `streamq run` with a bad config: exit 2, one line, nothing created --------------------------

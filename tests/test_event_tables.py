@@ -200,7 +200,7 @@ def test_streamq_events_and_osquery_events(db, rings):
     conn = streamq.connect(rings=small)
     try:
         ring = small.ring("process_events")
-        status = small.status["process_events"] = SourceStatus("proc_connector", "netlink", active=True, mode="netlink")
+        status = small.status["process_events"] = SourceStatus("process", "netlink", active=True, mode="netlink")
         status.overflows = 2
         status.skipped = 1
         status.error("boom")
@@ -212,7 +212,7 @@ def test_streamq_events_and_osquery_events(db, rings):
         rows = {r["name"]: r for r in conn.query("SELECT * FROM streamq_events")}
         assert set(rows) == {"file_events", "process_events"}
         p = rows["process_events"]
-        assert p["source"] == "proc_connector" and p["kind"] == "netlink" and p["mode"] == "netlink"
+        assert p["source"] == "process" and p["kind"] == "netlink" and p["mode"] == "netlink"
         assert p["active"] == 1 and p["events"] == 7 and p["buffered"] == 4 and p["capacity"] == 4
         # The aged row was pushed out by the full ring before anything expired it: dropped.
         assert p["dropped"] == 3 and p["expired"] == 0
@@ -224,8 +224,8 @@ def test_streamq_events_and_osquery_events(db, rings):
 
         osq = conn.query("SELECT * FROM osquery_events ORDER BY name, type")
         assert {
-            "name": "proc_connector",
-            "publisher": "proc_connector",
+            "name": "process",
+            "publisher": "process",
             "type": "publisher",
             "subscriptions": 1,
             "events": 7,
@@ -234,7 +234,7 @@ def test_streamq_events_and_osquery_events(db, rings):
         } in osq
         assert {
             "name": "process_events",
-            "publisher": "proc_connector",
+            "publisher": "process",
             "type": "subscriber",
             "subscriptions": 0,
             "events": 7,

@@ -25,7 +25,7 @@ import pytest
 from mqtt_broker import mosquitto  # noqa: F401  (the fixture)
 
 from conftest import retry, run_cli
-from streamq.daemon import fleet
+from streamq.daemon import fleet_protocol
 
 KEY = "fleet test key"
 MAX_ROWS = 100
@@ -257,7 +257,7 @@ async def _ask(broker, bodies: list[tuple[str, dict]], *, reply_to: str, respons
 
 
 def _signed(sql: str, target: str, reply_to: str, **kw) -> dict:
-    return fleet.make_request(sql, target=target, reply_to=reply_to, key=KEY.encode(), **kw)
+    return fleet_protocol.make_request(sql, target=target, reply_to=reply_to, key=KEY.encode(), **kw)
 
 
 async def test_replayed_stale_misdirected_and_redirected_requests_are_refused(daemons, mosquitto):  # noqa: F811
@@ -274,7 +274,7 @@ async def test_replayed_stale_misdirected_and_redirected_requests_are_refused(da
     assert replies[1] == {"host": "a", "id": good["id"], "error": "replayed request (its id was seen already)"}
     assert "timestamp" in replies[2]["error"]
     assert replies[3]["error"] == "request for 'b' arrived on streamq/a/query"
-    [first] = await _ask(mosquitto, [(fleet.FLEET_TOPIC, fleetwide_as_host)], reply_to=reply_to)
+    [first] = await _ask(mosquitto, [(fleet_protocol.FLEET_TOPIC, fleetwide_as_host)], reply_to=reply_to)
     assert "arrived on streamq/fleet/query" in first["error"]
 
     # Signed for one response topic, replayed (fresh id: not a replay) with another.
@@ -296,20 +296,20 @@ async def test_replayed_stale_misdirected_and_redirected_requests_are_refused(da
 def test_the_signed_bytes_are_the_documented_canonical_json():
     body = {"v": 1, "id": "r1", "sql": "SELECT 'é'", "target": "*", "ts": 1700000000, "reply_to": "x/y", "sig": "z"}
     expected = b'{"id":"r1","reply_to":"x/y","sql":"SELECT \'\xc3\xa9\'","target":"*","ts":1700000000,"v":1}'
-    assert fleet.canonical(body) == expected
-    assert fleet.signature(body, b"k") == hmac.new(b"k", expected, hashlib.sha256).hexdigest()
-    verifier = fleet.Verifier("h", b"k", max_age=30)
-    signed = fleet.make_request("SELECT 1", target="*", reply_to="r", key=b"k", now=1700000000)
-    verifier.check(signed, fleet.FLEET_TOPIC, "r", now=1700000010)  # accepted: no exception
-    with pytest.raises(fleet.FleetError, match="bad signature"):
-        verifier.check(dict(signed, sql="SELECT 2"), fleet.FLEET_TOPIC, "r", now=1700000010)
+    assert fleet_protocol.canonical(body) == expected
+    assert fleet_protocol.signature(body, b"k") == hmac.new(b"k", expected, hashlib.sha256).hexdigest()
+    verifier = fleet_protocol.Verifier("h", b"k", max_age=30)
+    signed = fleet_protocol.make_request("SELECT 1", target="*", reply_to="r", key=b"k", now=1700000000)
+    verifier.check(signed, fleet_protocol.FLEET_TOPIC, "r", now=1700000010)  # accepted: no exception
+    with pytest.raises(fleet_protocol.FleetError, match="bad signature"):
+        verifier.check(dict(signed, sql="SELECT 2"), fleet_protocol.FLEET_TOPIC, "r", now=1700000010)
 
 
 def test_allow_unsigned_accepts_unsigned_but_never_a_bad_signature():
-    verifier = fleet.Verifier("h", b"k", allow_unsigned=True)
-    unsigned = fleet.make_request("SELECT 1", target="h", reply_to="r", key=None)
+    verifier = fleet_protocol.Verifier("h", b"k", allow_unsigned=True)
+    unsigned = fleet_protocol.make_request("SELECT 1", target="h", reply_to="r", key=None)
     verifier.check(unsigned, "streamq/h/query", "r")
-    with pytest.raises(fleet.FleetError, match="bad signature"):
+    with pytest.raises(fleet_protocol.FleetError, match="bad signature"):
         verifier.check(dict(unsigned, sig="00" * 32), "streamq/h/query", "r")
 
 
@@ -350,8 +350,8 @@ def test_the_documented_test_vector_verifies():
     match = re.search(r"\n(\{\"deadline_ms\".*\})\nsig = ([0-9a-f]{64})\n", text)
     assert match, "the test vector is missing from docs/fleet.md"
     body, sig = json.loads(match.group(1)), match.group(2)
-    assert fleet.canonical(body) == match.group(1).encode()
-    assert fleet.signature(body, b"shared secret") == sig
-    fleet.Verifier("web1", b"shared secret").check(
-        dict(body, sig=sig), fleet.FLEET_TOPIC, body["reply_to"], now=body["ts"] + 1
+    assert fleet_protocol.canonical(body) == match.group(1).encode()
+    assert fleet_protocol.signature(body, b"shared secret") == sig
+    fleet_protocol.Verifier("web1", b"shared secret").check(
+        dict(body, sig=sig), fleet_protocol.FLEET_TOPIC, body["reply_to"], now=body["ts"] + 1
     )

@@ -205,4 +205,4 @@ async def test_follower_sees_each_event_once():
     assert consecutive_in(pids, trigger.pids)
     eids = [r["eid"] for r in emitted]
     assert eids == sorted(eids) and len(set(eids)) == 8
-    assert follower.rings.status["process_events"].source == "proc_connector"
+    assert follower.rings.status["process_events"].source == "process"

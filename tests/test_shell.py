@@ -14,7 +14,8 @@ import time
 import pytest
 
 from conftest import ROOT, compat_json, run_cli
-from streamq.cli.shell import CompletionWords, is_blank, split_statement
+from streamq.cli.completion import CompletionWords
+from streamq.cli.shell import is_blank, split_statement
 
 
 def shell(script: str, *args: str):

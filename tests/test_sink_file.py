@@ -10,7 +10,7 @@ import os
 import pytest
 
 from streamq.daemon.state import QueryState, StateStore
-from streamq.sinks.base import Delivery
+from streamq.sinks.delivery import Delivery
 from streamq.sinks.file import FileSink
 from streamq.sql.thread import SqlThread
 

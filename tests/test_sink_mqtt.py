@@ -20,8 +20,8 @@ from mqtt_broker import MOSQUITTO, Broker, free_port, start_broker
 
 from streamq.daemon.state import StateStore
 from streamq.errors import ConfigError
-from streamq.sinks.base import Delivery
-from streamq.sinks.mqtt import MqttSink, MqttUnavailable, parse_url
+from streamq.sinks.delivery import Delivery
+from streamq.sinks.mqtt import MqttSink, MqttUnavailable
 from streamq.sql.thread import SqlThread
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,15 +129,6 @@ def cleanup(request):
 
 
 # -- options ---------------------------------------------------------------------------------
-
-
-def test_parse_url():
-    assert parse_url("mqtt://broker.example:1884") == (False, "broker.example", 1884, None, None)
-    assert parse_url("mqtts://u:p%40ss@10.0.0.1") == (True, "10.0.0.1", 8883, "u", "p@ss")
-    assert parse_url("mqtt://[::1]")[1:3] == ("::1", 1883)
-    for bad in ("http://x", "mqtt://", "mqtt://h:notaport"):
-        with pytest.raises(ConfigError):
-            parse_url(bad)
 
 
 async def test_tls_files_need_mqtts():

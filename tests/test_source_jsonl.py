@@ -17,7 +17,7 @@ from conftest import ROOT, run_cli
 from streamq.errors import ConfigError
 from streamq.ring import Rings
 from streamq.sources.base import supervise
-from streamq.sources.jsonl import JsonLinesSource, LineSplitter
+from streamq.sources.jsonl import JsonlSource, LineSplitter
 from streamq.sources.records import declare_record_table
 
 
@@ -39,7 +39,7 @@ class Running:
 
     def __init__(self, path, table="t", **extra):
         self.rings = Rings(capacity=10_000, max_age=None)
-        self.source = JsonLinesSource(table, _options(path, **extra), self.rings)
+        self.source = JsonlSource(table, _options(path, **extra), self.rings)
         self.task = None
 
     async def __aenter__(self):
@@ -167,7 +167,7 @@ async def test_columns_are_typed_and_every_key_stays_in_raw(tmp_path):
     columns = {"user": "TEXT", "status": "INTEGER", "ms": "DOUBLE"}
     declare_record_table("jsonl_typed_events", columns, source="jsonl.typed")
     rings = Rings(capacity=100, max_age=None)
-    source = JsonLinesSource("jsonl_typed_events", _options(log, columns=columns), rings)
+    source = JsonlSource("jsonl_typed_events", _options(log, columns=columns), rings)
     task = asyncio.create_task(supervise(source))
     try:
         deadline = time.monotonic() + 5
@@ -214,9 +214,9 @@ async def test_stdin_pipe_is_read_to_its_end(tmp_path):
     script = (
         "import asyncio, json\n"
         "from streamq.ring import Rings\n"
-        "from streamq.sources.jsonl import JsonLinesSource\n"
+        "from streamq.sources.jsonl import JsonlSource\n"
         "rings = Rings()\n"
-        "src = JsonLinesSource('t', {'path': '-', 'columns': {'n': 'INTEGER'}}, rings)\n"
+        "src = JsonlSource('t', {'path': '-', 'columns': {'n': 'INTEGER'}}, rings)\n"
         "asyncio.run(asyncio.wait_for(src.run(), 10))\n"
         "print(json.dumps([r[0] for _, _, r in rings.ring('t')]), src.status.skipped, src.status.mode, sep='|')\n"
     )

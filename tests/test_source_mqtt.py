@@ -9,15 +9,13 @@ import sys
 import threading
 import time
 
-import pytest
 from mqtt_broker import free_port, mosquitto, start_broker, unique_topic
 
 import streamq
 from conftest import ROOT, run_cli
-from streamq.errors import ConfigError
 from streamq.ring import Rings
 from streamq.sources.base import supervise
-from streamq.sources.mqtt import Broker, MqttSource, parse_url
+from streamq.sources.mqtt import MqttSource
 from streamq.sources.records import declare_record_table
 
 __all__ = ["mosquitto"]  # the fixture, imported for pytest
@@ -46,18 +44,6 @@ def _publish_until(broker, topic, payloads, done, every=0.3):
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
     return thread
-
-
-def test_parse_url():
-    assert parse_url("mqtt://127.0.0.1:1884/sensors/#") == (Broker("127.0.0.1", 1884), "sensors/#")
-    assert parse_url("mqtts://u:p%40ss@broker.example") == (
-        Broker("broker.example", 8883, True, "u", "p@ss"),
-        None,
-    )
-    assert parse_url("mqtt://[::1]:1999/a/+/b") == (Broker("::1", 1999), "a/+/b")
-    for bad in ("http://x:1", "mqtt://:1883", "mqtt://h:99999", "mqtt://h:port"):
-        with pytest.raises(ConfigError):
-            parse_url(bad)
 
 
 async def test_messages_become_rows_with_their_topic(mosquitto):

@@ -11,10 +11,10 @@ import subprocess
 import tempfile
 import threading
 import time
+from dataclasses import asdict
 
 import pytest
 
-from streamq.config.loader import SOURCE_OPTIONS
 from streamq.ring import Rings
 from streamq.sources.base import SourceUnavailable
 from streamq.sources.process import (
@@ -27,7 +27,7 @@ from streamq.sources.process import (
     parse_messages,
 )
 
-DEFAULTS = {key: default for key, (_, default) in SOURCE_OPTIONS["process"].items()}
+DEFAULTS = asdict(ProcessSource.Options())
 
 
 def connector_problem() -> str | None:

@@ -214,11 +214,12 @@ def test_listening_ports_matches_ss(conn, tcp_listener, udp_bound):
             found.add((port, 6 if f[0] == "tcp" else 17))
         return found
 
+    # ss sees its own network namespace only; listening_ports sees every process's.
+    own_netns = os.stat("/proc/self/ns/net").st_ino
+    sql = f"SELECT port, protocol FROM listening_ports WHERE family IN (2, 10) AND net_namespace = {own_netns}"
+
     def compare():
-        ours = {
-            (r["port"], r["protocol"])
-            for r in conn.query("SELECT port, protocol FROM listening_ports WHERE family IN (2, 10)")
-        }
+        ours = {(r["port"], r["protocol"]) for r in conn.query(sql)}
         return ours == ss_set() and ours
 
     # Other processes may open or close sockets between the two reads: compare until both agree.

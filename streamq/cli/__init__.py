@@ -1,7 +1,2 @@
-"""The command line: ``streamq query|shell|tail|tables|schema|run|fleet`` (see :mod:`.command`)."""
-
-from __future__ import annotations
-
-from .command import main
-
-__all__ = ["main"]
+"""The command line: ``streamq query|shell|tail|tables|schema|run|fleet``; the entry point is
+:func:`streamq.cli.command.main`."""

@@ -1,9 +1,9 @@
 """`--follow`: run a query each time its event tables get new rows, printing only new results.
 
-Each run sees the event rows in (floor, ceiling]: the ceiling is the newest
-eid when the run starts and becomes the next run's floor, so every event is
-read once even while more arrive during a run. SQL runs on one worker thread
-that owns the APSW connection; the event loop stays free for the sources.
+Each run reads one :class:`~streamq.sql.session.EventWindow` of the event
+tables, so every event is read once even while more arrive during a run. SQL
+runs on one worker thread that owns the APSW connection; the event loop stays
+free for the sources.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..config.loader import Config
+from ..config.sections import Config
 from ..errors import ConfigError, StreamqError
 from ..ring import Rings, RingWaker
-from ..sources import manager
+from ..sources import manager, table_sources
 from ..sql.connection import Connection, connect
+from ..sql.session import EventWindow
 from ..sql.thread import SqlThread
 
 RowSink = Callable[[Sequence[str], Sequence[Any]], None]
@@ -28,23 +29,23 @@ class Follower:
 
     def __init__(self, config: Config, rings: Rings | None = None) -> None:
         self.config = config
-        self.rings = rings or Rings(config.rings["capacity"], config.rings["max_age"])
+        self.rings = rings or Rings(config.rings.capacity, config.rings.max_age)
         self._sql = SqlThread()
         self.conn: Connection | None = None
         self._tasks: list[asyncio.Task] = []
 
     async def open(self) -> None:
-        manager.declare_stream_tables(self.config)
+        manager.declare_stream_tables(self.config.sources)
         self.conn = await self._sql(lambda: connect(rings=self.rings))
 
     async def event_tables(self, sql: str) -> list[str]:
         """The event tables ``sql`` reads (tables some source could fill)."""
         read = await self._sql(lambda: self.conn.tables_read(sql))
-        fillable = manager.table_sources(self.config)
+        fillable = table_sources(self.config.sources)
         return sorted(t for t in read if t in fillable)
 
     def start_sources(self, tables: Sequence[str]) -> None:
-        self._tasks = manager.start(manager.build(self.config, self.rings, tables))
+        self._tasks = manager.start(manager.build(self.config.sources, self.rings, tables))
 
     async def follow(
         self,
@@ -58,7 +59,7 @@ class Follower:
         """Print new result rows until ``count`` rows or ``timeout`` seconds; return rows emitted."""
         tables = await self.event_tables(sql)
         if not tables:
-            fillable = ", ".join(sorted(manager.table_sources(self.config)))
+            fillable = ", ".join(sorted(table_sources(self.config.sources)))
             raise ConfigError(f"--follow needs a query over an event table ({fillable})")
         self.start_sources(tables)
         waker = RingWaker(self.rings.ring(t) for t in tables)
@@ -83,11 +84,11 @@ class Follower:
                     self._check_sources(tables)
                     continue
                 waker.clear()
-                ceilings = {t: self.rings.ring(t).last_eid for t in tables}
-                if ceilings == floors:
+                window = EventWindow.after(self.rings, floors)
+                if window.empty:
                     continue
-                names, rows = await self._sql(lambda c=ceilings, f=floors: self._window(sql, f, c))
-                floors = ceilings
+                names, rows = await self._sql(lambda w=window: self._read(sql, w))
+                floors = window.ceilings
                 for row in rows:
                     emit(names, row)
                     emitted += 1
@@ -110,14 +111,10 @@ class Follower:
         ]
         raise StreamqError("no event source could run: " + ("; ".join(reasons) or "they all ended"))
 
-    def _window(self, sql: str, floors: dict[str, int], ceilings: dict[str, int]) -> tuple[list[str], list[tuple]]:
-        session = self.conn.session
-        session.floors, session.ceilings = dict(floors), dict(ceilings)
-        try:
+    def _read(self, sql: str, window: EventWindow) -> tuple[list[str], list[tuple]]:
+        with window.apply(self.conn.session):
             names, rows = self.conn.execute(sql)
             return names, list(rows)
-        finally:
-            session.floors, session.ceilings = {}, {}
 
     async def close(self) -> None:
         await manager.stop(self._tasks)

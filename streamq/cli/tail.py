@@ -29,7 +29,7 @@ import apsw
 
 from ..errors import ConfigError, QueryError, StreamqError
 from ..ring import Rings, SourceStatus
-from ..sources.jsonl import JsonLinesSource
+from ..sources.jsonl import JsonlSource
 from ..sources.mqtt import MqttSource
 from ..sources.records import dumps, sql_value
 
@@ -178,9 +178,9 @@ def _json_line(names: list[str], row: tuple) -> str:
 # -- sources that hand batches to the tail loop instead of a ring ---------------------------------
 
 
-class _TailLines(JsonLinesSource):
+class _TailLines(JsonlSource):
     def __init__(self, path: str, queue: asyncio.Queue, *, from_start: bool) -> None:
-        options = {"path": path, "columns": None, "from_start": from_start, "checkpoint": None}
+        options = JsonlSource.Options(path=path, columns=None, from_start=from_start)
         super().__init__(TABLE, options, Rings(capacity=1, max_age=None))
         self.queue = queue
 
@@ -190,14 +190,14 @@ class _TailLines(JsonLinesSource):
 
 class _TailMqtt(MqttSource):
     def __init__(self, url: str, queue: asyncio.Queue) -> None:
-        super().__init__(TABLE, {"url": url, "topic": None, "columns": None}, Rings(capacity=1, max_age=None))
+        super().__init__(TABLE, MqttSource.Options(url=url, columns=None), Rings(capacity=1, max_age=None))
         self.queue = queue
 
     async def deliver(self, rows: list[dict]) -> None:
         await self.queue.put(rows)
 
 
-def open_source(spec: str, queue: asyncio.Queue, *, from_start: bool = True) -> JsonLinesSource | MqttSource:
+def open_source(spec: str, queue: asyncio.Queue, *, from_start: bool = True) -> JsonlSource | MqttSource:
     """The source ``spec`` names: ``-``, a file path, or ``mqtt[s]://host:port/topic/filter``."""
     if spec.startswith(("mqtt://", "mqtts://")):
         source = _TailMqtt(spec, queue)
@@ -214,7 +214,7 @@ def open_source(spec: str, queue: asyncio.Queue, *, from_start: bool = True) -> 
     return _TailLines(spec, queue, from_start=from_start)
 
 
-async def _pump(source: JsonLinesSource | MqttSource, queue: asyncio.Queue) -> None:
+async def _pump(source: JsonlSource | MqttSource, queue: asyncio.Queue) -> None:
     try:
         await source.run()
     except asyncio.CancelledError:

@@ -20,18 +20,20 @@ from typing import Any
 
 import apsw
 
-from .. import __version__
+from .._version import __version__
 from ..config import loader as config_mod
-from ..config.daemon import host_identifier
-from ..config.loader import Config, _Validator
+from ..config.sections import Config
+from ..config.validation import Validator
 from ..errors import ConfigError
 from ..ring import Rings
-from ..sinks import SINKS
-from ..sinks.base import Delivery, Sink
-from ..sources import manager
+from ..sinks import sink_class
+from ..sinks.base import Sink
+from ..sinks.delivery import Delivery
+from ..sources import manager, table_sources
 from ..sql.connection import connect
 from ..sql.thread import SqlThread
-from .scheduler import QuerySpec, ScheduleOptions, Scheduler
+from .queries import QuerySpec, query_specs
+from .scheduler import QueryRuntime, Scheduler
 from .state import StateStore
 
 log = logging.getLogger("streamq.daemon.app")
@@ -49,40 +51,17 @@ def load_config(path: str | None) -> Config:
     return config_mod.load(path)
 
 
-def query_specs(config: Config) -> dict[str, QuerySpec]:
-    schedule = config.daemon.get("schedule", {})
-    default_deadline = schedule.get("deadline", 60.0)
-    specs = {}
-    for name, q in config.daemon.get("queries", {}).items():
-        interval = q["interval"]
-        on = tuple(q["on"])
-        if interval is None and not on and q["mode"] != "stream":
-            interval = 60.0  # a query with no trigger at all still runs, once a minute
-        specs[name] = QuerySpec(
-            name=name,
-            sql=q["sql"],
-            interval=interval,
-            on=on,
-            debounce=q["debounce"],
-            mode=q["mode"],
-            sinks=tuple(q["sinks"]),
-            removed=q["removed"],
-            format=q["format"],
-            numerics=q["numerics"],
-            deadline=q["deadline"] or default_deadline,
-            description=q.get("description"),
-        )
-    return specs
-
-
 class Daemon:
+    """The running daemon; also the typed handle (streamq.sql.session.DaemonHandle) its tables see."""
+
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.host = host_identifier(config)
-        self.rings = Rings(config.rings["capacity"], config.rings["max_age"])
+        self.host = config.host_identifier
+        self.rings = Rings(config.rings.capacity, config.rings.max_age)
         self.sql = SqlThread()
         self.started = int(time.time())
         self.generation = str(uuid.uuid4())
+        self.instance_id: str | None = None
         self.sinks: dict[str, Sink] = {}
         self.deliveries: dict[str, Delivery] = {}
         self._delivery_tasks: list[asyncio.Task] = []
@@ -91,12 +70,19 @@ class Daemon:
         self._reload = asyncio.Event()
         self._load_decorations: dict[str, Any] = {}
         self.config_hash = hashlib.sha1(config.text.encode()).hexdigest()
+        self.control: Any = None
+        self.fleet: Any = None
+
+    @property
+    def queries(self) -> dict[str, QueryRuntime]:
+        scheduler = getattr(self, "scheduler", None)
+        return scheduler.queries if scheduler is not None else {}
 
     # -- start --------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Open everything; on failure close what was opened and remove a state file made just now."""
-        state_path = self.config.daemon.get("state", {}).get("path", "streamq-state.db")
+        state_path = self.config.state.path
         fresh_state = not os.path.exists(state_path)
         try:
             await self._start(state_path)
@@ -109,9 +95,8 @@ class Daemon:
             raise
 
     async def _start(self, state_path: str) -> None:
-        manager.declare_stream_tables(self.config)
-        self.conn = await self.sql(connect, rings=self.rings)
-        self.conn.session.daemon = self
+        manager.declare_stream_tables(self.config.sources)
+        self.conn = await self.sql(connect, rings=self.rings, daemon=self)
         specs = query_specs(self.config)
         # Sources are built (not started) first: a table no source fills is a config error,
         # and it must come before any file is created.
@@ -121,18 +106,12 @@ class Daemon:
         except (OSError, apsw.Error) as err:
             raise self._path_error(("state", "path"), state_path, err) from None
         self.instance_id = await self.sql(self.store.instance_uuid)
-        schedule = self.config.daemon.get("schedule", {})
         self.scheduler = Scheduler(
             self.sql,
             self.conn,
             self.store,
-            ScheduleOptions(
-                host=self.host,
-                epoch=schedule.get("epoch", 0),
-                splay_percent=schedule.get("splay_percent", 10.0),
-                denylist_after=schedule.get("denylist_after", 3),
-                denylist_for=schedule.get("denylist_for", 3600.0),
-            ),
+            self.config.schedule,
+            host=self.host,
             notify_sinks=self._wake_sinks,
             decorations=self._decorations,
         )
@@ -152,7 +131,7 @@ class Daemon:
 
     def _path_error(self, key: tuple[str, ...], path: str, err: BaseException) -> ConfigError:
         reason = getattr(err, "strerror", None) or str(err)
-        return _Validator(self.config.text, self.config.path or "<config>").fail(key, f"cannot open {path}: {reason}")
+        return Validator(self.config.text, self.config.path or "<config>").fail(key, f"cannot open {path}: {reason}")
 
     async def _abort_start(self) -> None:
         for task in self._delivery_tasks:
@@ -171,24 +150,20 @@ class Daemon:
         self.sql.close()
 
     async def _start_sinks(self, config: Config) -> None:
-        import importlib
-
-        for name, options in config.daemon.get("sinks", {}).items():
-            module, cls_name = SINKS[options["type"]]
-            cls = getattr(importlib.import_module(module), cls_name)
-            sink = cls(name, options, host=self.host)
+        for name, options in config.sinks.items():
+            sink = sink_class(options.type)(name, options, host=self.host)
             try:
                 await sink.start()
             except OSError as err:
-                raise self._path_error(("sinks", name, "path"), options.get("path") or name, err) from None
+                raise self._path_error(("sinks", name, "path"), getattr(options, "path", name), err) from None
             self.sinks[name] = sink
-            delivery = Delivery(sink, self.store, self.sql, max_backlog_rows=options["max_backlog_rows"])
+            delivery = Delivery(sink, self.store, self.sql, max_backlog_rows=options.max_backlog_rows)
             self.deliveries[name] = delivery
             self._delivery_tasks.append(asyncio.create_task(delivery.run(), name=f"sink:{name}"))
             delivery.wake.set()  # deliver what an earlier run left in the outbox
 
     async def _build_sources(self, config: Config, specs: dict[str, QuerySpec]) -> list:
-        fillable = manager.table_sources(config)
+        fillable = table_sources(config.sources)
         wanted: set[str] = set()
         for spec in specs.values():
             wanted.update(t for t in spec.on if t in fillable)
@@ -198,10 +173,10 @@ class Daemon:
                 continue
             wanted.update(t for t in read if t in fillable)
         for key, options in config.sources.items():
-            if options.get("enabled", True):
+            if options.enabled:
                 wanted.update(t for t, (k, _) in fillable.items() if k == key)
         new = sorted(t for t in wanted if t not in self._source_tasks)
-        return manager.build(config, self.rings, new)
+        return manager.build(config.sources, self.rings, new)
 
     def _run_sources(self, sources: list) -> None:
         for source in sources:
@@ -222,7 +197,7 @@ class Daemon:
 
     def _run_decorators(self, kind: str) -> dict[str, Any]:
         decorated: dict[str, Any] = {}
-        for sql in self.config.daemon.get("decorators", {}).get(kind, []):
+        for sql in getattr(self.config.decorators, kind):
             try:
                 rows = self.conn.query(sql)
             except Exception as err:
@@ -235,7 +210,7 @@ class Daemon:
     def _decorations(self) -> dict[str, Any]:
         # Runs on the SQL thread, inside a query run.
         out = dict(self._load_decorations)
-        if self.config.daemon.get("decorators", {}).get("always"):
+        if self.config.decorators.always:
             out.update(self._run_decorators("always"))
         return out
 
@@ -275,7 +250,7 @@ class Daemon:
             return
         old_specs = {name: rt.spec for name, rt in self.scheduler.queries.items()}
         new_specs = query_specs(new)
-        if new.daemon.get("sinks") != self.config.daemon.get("sinks"):
+        if new.sinks != self.config.sinks:
             await self._stop_sinks()
             self.sinks, self.deliveries, self._delivery_tasks = {}, {}, []
             await self._start_sinks(new)
@@ -291,7 +266,7 @@ class Daemon:
         log.info("config reloaded: %d queries", len(new_specs))
 
     async def _watch_memory(self) -> None:
-        budget = self.config.daemon.get("schedule", {}).get("memory_mb", 512) * 1024 * 1024
+        budget = self.config.schedule.memory_mb * 1024 * 1024
         page = os.sysconf("SC_PAGE_SIZE")
         while True:
             await asyncio.sleep(5)
@@ -324,9 +299,9 @@ class Daemon:
     async def shutdown(self) -> None:
         # Before anything that waits for the SQL thread: a query running now is interrupted.
         self.scheduler.stopping = True
-        if getattr(self, "control", None) is not None:
+        if self.control is not None:
             await self.control.stop()  # first: no request may start while the rest closes
-        if getattr(self, "fleet", None) is not None:
+        if self.fleet is not None:
             await self.fleet.stop()
         await self.scheduler.stop()
         await self._stop_sinks()

@@ -43,6 +43,7 @@ from typing import Any
 from ..client import default_path
 from ..errors import QueryError, StreamqError
 from ..sql.readonly import Limits, ReadOnlyConnection
+from .handle import DaemonServices
 
 log = logging.getLogger("streamq.daemon.control")
 MAX_LINE = 1024 * 1024
@@ -53,22 +54,16 @@ class ControlError(StreamqError):
     """The control socket cannot be opened (path, permissions, another daemon)."""
 
 
-def control_options(config: Any) -> dict[str, Any]:
-    from ..config.daemon import CONTROL
-
-    return {key: default for key, (_, default) in CONTROL.items()} | config.daemon.get("control", {})
-
-
-async def start_control(daemon: Any) -> ControlServer | None:
+async def start_control(daemon: DaemonServices) -> ControlServer | None:
     """The daemon's control server, listening; None if disabled or it could not open (logged).
 
     A daemon whose control socket fails keeps running its queries: the socket
     is for people and tools looking in, not part of the daemon's job.
     """
-    options = control_options(daemon.config)
-    if not options["enabled"]:
+    options = daemon.config.control
+    if not options.enabled:
         return None
-    server = ControlServer(daemon, options["path"] or default_path(), Limits(options["max_rows"], options["deadline"]))
+    server = ControlServer(daemon, options.path or default_path(), Limits(options.max_rows, options.deadline))
     try:
         await server.start()
     except ControlError as err:

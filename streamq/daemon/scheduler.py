@@ -20,30 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config.sections import ScheduleOptions
 from ..errors import QueryError
 from ..ring import RingWaker
+from ..sql.session import EventWindow
 from . import results
 from .diff import diff
+from .queries import QuerySpec
 from .state import QueryState
 
 log = logging.getLogger("streamq.daemon.scheduler")
-
-
-@dataclass(frozen=True)
-class QuerySpec:
-    name: str
-    sql: str
-    interval: float | None = None
-    on: tuple[str, ...] = ()
-    debounce: float = 0.02
-    mode: str = "diff"  # diff | snapshot | stream
-    sinks: tuple[str, ...] = ()
-    removed: bool = True
-    format: str = "event"  # event | batch (a snapshot run always writes the snapshot form)
-    numerics: bool = True
-    deadline: float = 60.0
-    pack: str | None = None
-    description: str | None = None
 
 
 @dataclass
@@ -79,15 +65,6 @@ class QueryRuntime:
         return time.time() < self.stats.denylisted_until
 
 
-@dataclass
-class ScheduleOptions:
-    host: str
-    epoch: int = 0
-    splay_percent: float = 10.0
-    denylist_after: int = 3
-    denylist_for: float = 3600.0
-
-
 class Scheduler:
     """Owns the query runtimes; ``sql`` runs a function on the SQL thread."""
 
@@ -98,6 +75,7 @@ class Scheduler:
         store: Any,
         options: ScheduleOptions,
         *,
+        host: str,
         notify_sinks: Callable[[tuple[str, ...]], None],
         decorations: Callable[[], dict] | None = None,
     ) -> None:
@@ -105,6 +83,7 @@ class Scheduler:
         self.conn = conn
         self.store = store
         self.options = options
+        self.host = host
         self.notify_sinks = notify_sinks
         self.decorations = decorations or dict
         self.queries: dict[str, QueryRuntime] = {}
@@ -218,21 +197,20 @@ class Scheduler:
             rt.state = self.store.load(spec.name, spec.sql, self.options.epoch)
         state = rt.state
         session = self.conn.session
-        floors, ceilings = self._windows(rt) if spec.mode == "stream" else ({}, {})
+        window = self._window(rt) if spec.mode == "stream" else EventWindow({}, {})
         started = time.monotonic()
         usage = resource.getrusage(resource.RUSAGE_THREAD)
         deadline = started + spec.deadline
         self.conn.apsw.set_progress_handler(lambda: self.stopping or time.monotonic() > deadline, 1000)
-        session.floors, session.ceilings = floors, ceilings
         try:
-            names, rows = self.conn.execute(spec.sql)
-            current = [dict(zip(names, row)) for row in rows]
+            with window.apply(session):
+                names, rows = self.conn.execute(spec.sql)
+                current = [dict(zip(names, row)) for row in rows]
         finally:
-            session.floors, session.ceilings = {}, {}
             self.conn.apsw.set_progress_handler(None)
         header = results.Header(
             name=spec.name,
-            host=self.options.host,
+            host=self.host,
             epoch=self.options.epoch,
             counter=state.counter,
             numerics=spec.numerics,
@@ -240,21 +218,19 @@ class Scheduler:
         )
         lines, count = self._lines(rt, header, current)
         state.counter += 1
-        if ceilings:
-            state.cursors.update({t: [self.generation, eid] for t, eid in ceilings.items()})
+        if window.ceilings:
+            state.cursors.update({t: [self.generation, eid] for t, eid in window.ceilings.items()})
         self.store.commit(spec.name, state, [(sink, count, lines) for sink in spec.sinks])
         self._account(rt, started, usage, count, lines)
         return count if lines else 0
 
-    def _windows(self, rt: QueryRuntime) -> tuple[dict[str, int], dict[str, int]]:
-        rings = self.conn.session.rings
-        floors, ceilings = {}, {}
+    def _window(self, rt: QueryRuntime) -> EventWindow:
+        """From the query's saved cursors (valid only for this daemon run's rings) to now."""
+        floors = {}
         for table in rt.event_tables:
-            ring = rings.ring(table)
             generation, eid = rt.state.cursors.get(table, [None, 0])
             floors[table] = eid if generation == self.generation else 0
-            ceilings[table] = ring.last_eid
-        return floors, ceilings
+        return EventWindow.after(self.conn.session.rings, floors)
 
     def _lines(self, rt: QueryRuntime, header: results.Header, current: list[dict]) -> tuple[list[bytes], int]:
         spec, state = rt.spec, rt.state

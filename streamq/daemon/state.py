@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import apsw
 import orjson
 
+from ..sinks.delivery import Batch
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queries (
     name TEXT PRIMARY KEY,
@@ -58,20 +60,6 @@ class QueryState:
     counter: int = 0
     base: list[bytes] | None = None  # encoded rows of the last result; None before the first run
     cursors: dict[str, list] = field(default_factory=dict)  # event table -> [ring generation, eid]
-
-
-@dataclass
-class Batch:
-    id: int
-    sink: str
-    query: str
-    rows: int
-    lines: list[bytes]
-    ids: list[int] = field(default_factory=list)  # outbox ids this batch stands for (several when coalesced)
-
-    def __post_init__(self) -> None:
-        if not self.ids:
-            self.ids = [self.id]
 
 
 class StateStore:

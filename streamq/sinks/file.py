@@ -16,19 +16,32 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
+from ..config.options import STRING, SinkOptions, duration, non_negative_int, one_of, option
 from .base import Sink
+
+
+@dataclass(frozen=True)
+class FileSinkOptions(SinkOptions):
+    path: str = option("streamq-results.jsonl", STRING)
+    rotate_bytes: int = option(10_000_000, non_negative_int, doc="Rotate past this size; 0 never.")
+    keep: int = option(5, non_negative_int, doc="Rotated files kept (path.1 ... path.N).")
+    fsync: str = option("interval", one_of("interval", "always", "never"))
+    fsync_interval: float = option(1.0, duration)
 
 
 class FileSink(Sink):
     type = "file"
+    Options = FileSinkOptions
 
     async def start(self) -> None:
-        self.path = os.path.abspath(self.options.get("path") or "streamq-results.jsonl")
-        self.rotate_bytes = self.options.get("rotate_bytes") or 0
-        self.keep = self.options.get("keep", 5)
-        self.fsync = self.options.get("fsync", "interval")
-        self.fsync_interval = self.options.get("fsync_interval", 1.0)
+        options = self.options
+        self.path = os.path.abspath(options.path)
+        self.rotate_bytes = options.rotate_bytes
+        self.keep = options.keep
+        self.fsync = options.fsync
+        self.fsync_interval = options.fsync_interval
         self._fd = -1
         self._size = 0
         self._last_sync = 0.0

@@ -31,16 +31,27 @@ import asyncio
 import contextlib
 import logging
 import random
-import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 from aiomqtt.exceptions import MqttCodeError, MqttConnectError
 
+from ..config.options import (
+    REQUIRED,
+    STRING,
+    OptionError,
+    SinkOptions,
+    duration,
+    non_negative_int,
+    one_of,
+    option,
+    positive_int,
+)
 from ..errors import ConfigError
+from ..mqtt import Broker, parse_url, with_credentials, with_tls_files
+from ..mqtt import client as mqtt_client
 from .base import Sink
 
 log = logging.getLogger("streamq.sinks.mqtt")
@@ -56,64 +67,27 @@ class MqttUnavailable(ConnectionError):
 
 
 @dataclass(frozen=True)
-class Broker:
-    """Where and how to connect, parsed once from the sink options."""
-
-    hostname: str
-    port: int
-    client_id: str
-    username: str | None = None
-    password: str | None = None
-    tls: ssl.SSLContext | None = None
-    keepalive: int = 30
-
-    @property
-    def url(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.hostname}:{self.port}"
-
-
-def parse_url(url: str) -> tuple[bool, str, int, str | None, str | None]:
-    """``mqtt[s]://[user[:password]@]host[:port]`` -> (tls, host, port, user, password)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
-        raise ConfigError(f"mqtt sink: url must look like mqtt://host:port or mqtts://host:port, not {url!r}")
-    tls = parts.scheme in ("mqtts", "ssl")
-    try:
-        port = parts.port or (8883 if tls else 1883)
-    except ValueError as err:
-        raise ConfigError(f"mqtt sink: bad port in {url!r}") from err
-    user = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password else None
-    return tls, parts.hostname, port, user, password
+class MqttSinkOptions(SinkOptions):
+    url: str = option(REQUIRED, STRING, doc="mqtt://host:port or mqtts://host:port")
+    topic: str = option("streamq/{host}/{query}", STRING, doc="Topic template: {host} and {query}.")
+    qos: int = option(1, one_of(0, 1, 2))
+    client_id: str | None = option(None, STRING, doc="streamq-<host> by default.")
+    username: str | None = option(None, STRING)
+    password: str | None = option(None, STRING)
+    ca: str | None = option(None, STRING)
+    cert: str | None = option(None, STRING)
+    key: str | None = option(None, STRING)
+    keepalive: float = option(30.0, duration)
+    status_topic: str = option("streamq/{host}/status", STRING, doc="Retained online/offline status.")
+    batch_max: int = option(500, positive_int, doc="Messages in flight before lines share messages.")
+    lines_per_message: int = option(0, non_negative_int, doc="0: one line a message, batched only under load.")
 
 
-def tls_context(ca: str | None, cert: str | None, key: str | None) -> ssl.SSLContext:
-    try:
-        context = ssl.create_default_context(cafile=ca)
-        if cert:
-            context.load_cert_chain(cert, key)
-    except (OSError, ssl.SSLError) as err:
-        raise ConfigError(f"mqtt sink: cannot load TLS files (ca={ca}, cert={cert}, key={key}): {err}") from err
-    return context
-
-
-def broker_from_options(options: dict[str, Any], host: str) -> Broker:
-    url = options.get("url")
-    if not url:
-        raise ConfigError("mqtt sink: missing required key 'url'")
-    tls, hostname, port, user, password = parse_url(url)
-    ca, cert, key = options.get("ca"), options.get("cert"), options.get("key")
-    if (ca or cert or key) and not tls:
-        raise ConfigError(f"mqtt sink: ca, cert and key need an mqtts:// url, not {url!r}")
-    return Broker(
-        hostname=hostname,
-        port=port,
-        client_id=options.get("client_id") or f"streamq-{host}",
-        username=options.get("username") or user,
-        password=options.get("password") or password,
-        tls=tls_context(ca, cert, key) if tls else None,
-        keepalive=max(5, int(options.get("keepalive") or 30)),
-    )
+def broker_from_options(options: MqttSinkOptions) -> Broker:
+    """The broker, credentials and TLS files the options name; ConfigError if they do not fit."""
+    broker, _ = parse_url(options.url)
+    broker = with_credentials(broker, options.username, options.password)
+    return with_tls_files(broker, options.ca, options.cert, options.key)
 
 
 class _Connection:
@@ -171,16 +145,25 @@ class _Connection:
 
 class MqttSink(Sink):
     type = "mqtt"
+    Options = MqttSinkOptions
     coalesce = True  # several outbox batches of a query in one send: batching under load
+
+    @classmethod
+    def validate(cls, options: MqttSinkOptions) -> None:
+        try:
+            broker_from_options(options)
+        except ConfigError as err:
+            raise OptionError("url", str(err)) from None
 
     async def start(self) -> None:
         options = self.options
-        self.broker = broker_from_options(options, self.host)
-        self.qos = int(options.get("qos", 1))
-        self.window = int(options.get("batch_max") or 500)
-        self.lines_per_message = int(options.get("lines_per_message") or 0)  # 0: batch only under load
-        self.topic = options.get("topic") or "streamq/{host}/{query}"
-        self.status_topic = (options.get("status_topic") or "streamq/{host}/status").format(host=self.host, query="")
+        self.broker = broker_from_options(options)
+        self.client_id = options.client_id or f"streamq-{self.host}"
+        self.qos = options.qos
+        self.window = options.batch_max
+        self.lines_per_message = options.lines_per_message  # 0: batch only under load
+        self.topic = options.topic
+        self.status_topic = options.status_topic.format(host=self.host, query="")
         self._topics: dict[str, str] = {}
         self._conn: _Connection | None = None
         self._attempted = asyncio.Event()  # set after every connect attempt, whatever its outcome
@@ -191,16 +174,11 @@ class MqttSink(Sink):
     # -- connection -------------------------------------------------------------------------
 
     def _client(self) -> aiomqtt.Client:
-        b = self.broker
-        client = aiomqtt.Client(
-            b.hostname,
-            b.port,
-            identifier=b.client_id,
-            username=b.username,
-            password=b.password,
-            tls_context=b.tls,
+        client = mqtt_client(
+            self.broker,
+            identifier=self.client_id,
             clean_session=False,
-            keepalive=b.keepalive,
+            keepalive=max(5, int(self.options.keepalive)),
             timeout=CONNECT_TIMEOUT,
             will=aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True),
             max_inflight_messages=0,  # unlimited in paho (its limit costs O(n) per ack); we bound it
@@ -239,7 +217,7 @@ class MqttSink(Sink):
             self._conn = conn
             self._attempted.set()
             since = time.monotonic()
-            log.info("mqtt sink %s: connected to %s as %s", self.name, self.broker.url, self.broker.client_id)
+            log.info("mqtt sink %s: connected to %s as %s", self.name, self.broker.url, self.client_id)
             err = await self._watch(conn)
             if self._conn is conn:
                 self._conn = None

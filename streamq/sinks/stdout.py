@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 
 import orjson
 
+from ..config.options import SinkOptions, one_of, option
 from .base import Sink
 
 _MAX_VALUE = 60
@@ -43,12 +45,18 @@ def human_lines(lines: list[bytes]) -> list[str]:
     return [human_line(line) for line in lines]
 
 
+@dataclass(frozen=True)
+class StdoutSinkOptions(SinkOptions):
+    format: str = option("human", one_of("human", "json"), doc="A short line per result, or the JSON line.")
+
+
 class StdoutSink(Sink):
     type = "stdout"
+    Options = StdoutSinkOptions
 
     async def send(self, query: str, lines: list[bytes]) -> None:
         out = sys.stdout
-        if self.options.get("format", "human") == "json":
+        if self.options.format == "json":
             out.write("".join(line.decode() + "\n" for line in lines))
         else:
             out.write("".join(text + "\n" for text in human_lines(lines)))

@@ -8,6 +8,7 @@ import random
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from ..config.options import SourceOptions, coerce
 from ..errors import StreamqError
 from ..ring import EventRing, Rings, SourceStatus
 
@@ -19,7 +20,7 @@ class SourceUnavailable(StreamqError):
 
 
 class Source:
-    """Base class: subclasses set ``name``/``kind``/``table`` and implement :meth:`run`.
+    """Base class: subclasses set ``name`` (their config key), ``kind``, ``Options`` and implement :meth:`run`.
 
     ``run`` appends to ``self.ring`` until cancelled. It raises
     SourceUnavailable when it cannot run at all (the supervisor stops trying)
@@ -28,10 +29,11 @@ class Source:
 
     name: ClassVar[str] = "source"
     kind: ClassVar[str] = "poll"
+    Options: ClassVar[type[SourceOptions]] = SourceOptions
 
-    def __init__(self, table: str, options: Mapping[str, Any], rings: Rings) -> None:
+    def __init__(self, table: str, options: SourceOptions | Mapping[str, Any] | None, rings: Rings) -> None:
         self.table = table
-        self.options = dict(options)
+        self.options = coerce(self.Options, options)
         self.rings = rings
         self.ring: EventRing = rings.ring(table)
         self.status: SourceStatus = rings.status.setdefault(table, SourceStatus(self.name, self.kind))

@@ -6,13 +6,7 @@ Watched paths use osquery's patterns: ``%`` matches within one path level and
 watches its entries (like ``dir/%``); a literal file watches its parent and
 keeps that one name, so an editor's replace-by-rename is still seen.
 
-watchdog's emitter is subclassed at three points: its move grouper holds every
-IN_MOVED_FROM back for 0.5 s (and blocks the events behind it), so ours queues
-at once and keeps the inotify cookie as ``transaction_id``; the raw inotify
-mask is mapped to osquery's actions instead of watchdog's event classes; and
-the watch group reports what watchdog only logs: queue overflows (counted, then
-answered with a rescan) and watches it could not add (ENOSPC names the sysctl).
-Rows are appended from the emitter threads; the asyncio task only re-checks
+watchdog's inotify emitter is adjusted in :mod:`.file_inotify`. Rows are appended from the emitter threads; the asyncio task only re-checks
 paths that are missing and stops everything when cancelled.
 """
 
@@ -27,17 +21,15 @@ import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from watchdog.observers.api import DEFAULT_OBSERVER_TIMEOUT, BaseObserver, ObservedWatch
-from watchdog.observers.inotify import InotifyEmitter, InotifyWatchGroup
-from watchdog.observers.inotify_c import InotifyConstants as Inotify
-from watchdog.observers.inotify_c import InotifyFD, Mask
-from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper, PathedInotifyEvent
+from watchdog.observers.api import ObservedWatch
 
+from ..config.options import SourceOptions, option, positive_int, string_list, subset_of
 from ..text import decode, encode_path
 from .base import Source, SourceUnavailable
+from .file_inotify import Observer
 from .file_patterns import (
     Excludes,
     Watch,
@@ -50,18 +42,6 @@ from .file_patterns import (
     watch_limit_message,
 )
 
-# osquery's default mask: no IN_OPEN/IN_ACCESS/IN_CLOSE_NOWRITE, which reads would flood.
-MASK = Mask(
-    Inotify.IN_CREATE
-    | Inotify.IN_MODIFY
-    | Inotify.IN_CLOSE_WRITE
-    | Inotify.IN_ATTRIB
-    | Inotify.IN_MOVED_FROM
-    | Inotify.IN_MOVED_TO
-    | Inotify.IN_DELETE
-    | Inotify.IN_DELETE_SELF
-    | Inotify.IN_DONT_FOLLOW
-)
 RETRY_INTERVAL = 2.0  # seconds between looks for watched paths that do not exist (yet)
 
 # A directory made with its parents (mkdir -p) is watched both by the create event and the walk
@@ -69,89 +49,15 @@ RETRY_INTERVAL = 2.0  # seconds between looks for watched paths that do not exis
 warnings.filterwarnings("ignore", r"Callback with id .* already exists", RuntimeWarning)
 
 
-# -- watchdog, adjusted --------------------------------------------------------------------------
-
-
-class _ImmediateGrouper(InotifyMoveEventGrouper):
-    """Queue every event at once; remember recent IN_MOVED_FROM paths for the group's watch moves."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._moved_from: collections.OrderedDict[int, PathedInotifyEvent] = collections.OrderedDict()
-
-    def put_event(self, event: PathedInotifyEvent) -> None:
-        if event.ev.is_moved_from:
-            self._moved_from[event.ev.cookie] = event
-            if len(self._moved_from) > 1024:
-                self._moved_from.popitem(last=False)
-        self._queue.put(event, delay=False)
-
-    def get_queued_moved_from_event(self, cookie: int) -> PathedInotifyEvent | None:
-        return self._moved_from.get(cookie)
-
-
-@dataclass
-class _WatchGroup(InotifyWatchGroup):
-    """watchdog's watch group, reporting failed watches and overflows to the source."""
-
-    source: Any = None
-    _move_event_grouper: InotifyMoveEventGrouper = field(default_factory=_ImmediateGrouper, init=False)
-
-    def _add_callback(self, path: bytes) -> None:
-        try:
-            if not os.access(path, os.R_OK | os.X_OK):  # watchdog turns EACCES into a bogus wd -1
-                raise PermissionError(errno.EACCES, "permission denied")
-            wd = self._inotify_fd.add_callback(path, self.event_mask, self._callback, self._id)
-        except OSError as err:
-            if path == self.path:
-                raise  # the source reports it once, where it scheduled the watch
-            self.source.watch_failed(path, err)
-            return
-        self._active_callbacks_by_path[path] = wd
-        self._active_callbacks_by_watch[wd] = path
-
-    def on_queue_overflow(self) -> None:
-        super().on_queue_overflow()
-        self.source.overflowed(self.path)
-
-
-class _Emitter(InotifyEmitter):
-    """Hands raw inotify events (mask, cookie, byte path) to the source instead of watchdog events."""
-
-    def __init__(self, *args: Any, source: FileSource, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._source = source
-
-    def on_thread_start(self) -> None:
-        self._inotify = _WatchGroup(
-            self._inotify_fd,
-            os.fsencode(self.watch.path),
-            event_mask=MASK,
-            is_recursive=self.watch.is_recursive,
-            source=self._source,
-        )
-
-    def build_and_queue_event(self, event: Any, *, full_events: bool = False) -> None:
-        events = (event,) if isinstance(event, PathedInotifyEvent) else event  # our grouper never pairs
-        for e in events:
-            self._source.on_inotify(e.ev, e.path, self.watch)
-
-
-class _Observer(BaseObserver):
-    """An observer with its own inotify instance (so its queue limit is its own)."""
-
-    def __init__(self, source: FileSource) -> None:
-        self._inotify_fd = InotifyFD()
-        self._inotify_fd.start()
-        super().__init__(_Emitter, timeout=DEFAULT_OBSERVER_TIMEOUT, inotify_fd=self._inotify_fd, source=source)
-
-    def on_thread_stop(self) -> None:
-        super().on_thread_stop()
-        self._inotify_fd.stop()
-        self._inotify_fd.join()
-
-
 # -- the source ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileOptions(SourceOptions):
+    paths: list = option([], string_list, doc="osquery-style patterns: % one level, %% recursive.")
+    exclude: list = option([], string_list, doc="Paths (and what lies under them) left out.")
+    hash: list = option([], subset_of("md5", "sha1", "sha256"), doc="Hashes computed for created and written files.")
+    hash_max_bytes: int = option(50_000_000, positive_int, doc="Larger files are not hashed.")
 
 
 class FileSource(Source):
@@ -164,17 +70,18 @@ class FileSource(Source):
     (IN_MODIFY) are not hashed (hashed 0): the content is still changing.
     """
 
-    name = "inotify"
+    name = "file"
     kind = "inotify"
+    Options = FileOptions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.algorithms: list[str] = list(self.options.get("hash") or [])
-        self.max_bytes: int = self.options.get("hash_max_bytes", 50_000_000)
-        self.excluded = Excludes(list(self.options.get("exclude") or []))
+        self.algorithms: list[str] = list(self.options.hash)
+        self.max_bytes: int = self.options.hash_max_bytes
+        self.excluded = Excludes(list(self.options.exclude))
         self.watches: list[Watch] = []
         self.ready = threading.Event()  # set once the first watches are in place
-        self._observer: _Observer | None = None
+        self._observer: Observer | None = None
         self._scheduled: dict[tuple[str, bool], ObservedWatch] = {}
         self._gone: set[str] = set()  # watch roots deleted under us, re-added when they return
         self._missing: set[str] = set()
@@ -189,7 +96,7 @@ class FileSource(Source):
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        patterns = list(self.options.get("paths") or [])
+        patterns = list(self.options.paths)
         if not patterns:
             raise SourceUnavailable("file_events: no paths to watch (set paths in [sources.file])")
         for pattern in patterns:
@@ -199,7 +106,7 @@ class FileSource(Source):
                 self.status.error(str(err))
         if self.algorithms:
             self._hasher = ThreadPoolExecutor(2, thread_name_prefix="streamq-hash")
-        self._observer = _Observer(self)
+        self._observer = Observer(self)
         self._observer.start()
         try:
             await asyncio.to_thread(self._sync_watches, False)
@@ -437,7 +344,7 @@ def _walk(root: bytes, recursive: bool):
                 stack.append(path)
 
 
-def _stop_observer(observer: _Observer | None) -> None:
+def _stop_observer(observer: Observer | None) -> None:
     if observer is not None:
         observer.stop()
         observer.join(timeout=5)

@@ -15,8 +15,6 @@ device they were about.
 
 from __future__ import annotations
 
-import asyncio
-import errno
 import socket
 
 from ..host import procfs
@@ -130,37 +128,20 @@ def open_socket() -> socket.socket:
 
 
 class HardwareSource(Source):
-    name = "uevent"
+    name = "hardware"
     kind = "netlink"
 
     async def run(self) -> None:
         sock = open_socket()
         self.status.mode = "netlink"
-        await serve_socket(sock, self._drain)
+        await serve_socket(sock, self._handle, self.status)
 
-    def _drain(self, sock: socket.socket, failed: asyncio.Future) -> None:
-        """Event-loop callback: read every queued datagram; never raises."""
-        append = self.ring.append
-        while True:
-            try:
-                data, (sender, _groups) = sock.recvfrom(65536)
-            except BlockingIOError:
-                return
-            except OSError as err:
-                if err.errno == errno.ENOBUFS:
-                    self.status.overflows += 1  # uevents lost in the kernel; nothing to rescan
-                    continue
-                if not failed.done():
-                    failed.set_exception(err)
-                return
-            if sender != 0:
-                self.status.skipped += 1  # not from the kernel (another process's unicast)
-                continue
-            env = parse_uevent_message(data)
-            if env is None:
-                self.status.skipped += 1
-                continue
-            try:
-                append(event_row(env))
-            except Exception as err:  # a bad message must not stop the source
-                self.status.error(f"{type(err).__name__}: {err}")
+    def _handle(self, data: bytes, sender: int) -> None:
+        if sender != 0:
+            self.status.skipped += 1  # not from the kernel (another process's unicast)
+            return
+        env = parse_uevent_message(data)
+        if env is None:
+            self.status.skipped += 1
+            return
+        self.ring.append(event_row(env))  # uevents lost to an overflow cannot be recovered: no resync

@@ -32,8 +32,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from ..config.options import BOOL, REQUIRED, STRING, NamedSourceOptions, duration, option, positive_int
 from .base import Source, SourceUnavailable
 from .records import RecordDecoder
 
@@ -85,22 +85,33 @@ class _OpenFile:
     head: bytes = b""  # the file's first bytes as we read them: a rewrite changes them
 
 
-class JsonLinesSource(Source):
+@dataclass(frozen=True)
+class JsonlOptions(NamedSourceOptions):
+    path: str = option(REQUIRED, STRING, doc="The file to follow, or - for stdin.")
+    checkpoint: str | None = option(None, STRING, doc="Where the read position is kept across restarts.")
+    max_line_bytes: int = option(1_048_576, positive_int, doc="Longer lines are counted and skipped.")
+    from_start: bool = option(False, BOOL, doc="Read an existing file from its start, not its end.")
+    poll_interval: float = option(0.1, duration, doc="Between checks for new data, rotation and truncation.")
+
+
+class JsonlSource(Source):
     """Rows from JSON lines: a followed file, or stdin when ``path`` is ``-``."""
 
     name = "jsonl"
     kind = "stream"
+    Options = JsonlOptions
 
-    def __init__(self, table: str, options: dict[str, Any], rings) -> None:
+    def __init__(self, table: str, options: JsonlOptions, rings) -> None:
         super().__init__(table, options, rings)
-        self.path: str = options["path"]
-        self.poll_interval: float = options.get("poll_interval", 0.1)
-        self.from_start: bool = options.get("from_start", False)
-        checkpoint = options.get("checkpoint")
+        options = self.options
+        self.path: str = options.path
+        self.poll_interval: float = options.poll_interval
+        self.from_start: bool = options.from_start
+        checkpoint = options.checkpoint
         self.checkpoint = Path(checkpoint) if checkpoint and self.path != "-" else None
-        max_bytes = options.get("max_line_bytes", 1_048_576)
+        max_bytes = options.max_line_bytes
         # Tuples in the table's column order: the event table reads them a third faster than dicts.
-        self.decoder = RecordDecoder(options.get("columns", {}), self.status, max_bytes=max_bytes, tuples=True)
+        self.decoder = RecordDecoder(options.columns, self.status, max_bytes=max_bytes, tuples=True)
         self.lines = LineSplitter(max_bytes, self.decoder.skip)
         self._saved: tuple[int, int] | None = None
         self._saved_at = 0.0

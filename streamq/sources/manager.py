@@ -1,57 +1,37 @@
-"""Which source fills which event table, and starting the ones a query needs."""
+"""Starting the sources a config or a query needs, and declaring the tables named sources fill."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import Iterable
+from typing import Any
 
-from ..config.loader import Config
 from ..errors import ConfigError
 from ..ring import Rings
-from . import SOURCES
+from . import SOURCES, kind_of, table_sources
 from .base import Source, supervise
 
 
-def table_sources(config: Config) -> dict[str, tuple[str, dict]]:
-    """event table -> (source config key, options) for every source this config can run."""
-    out: dict[str, tuple[str, dict]] = {}
-    for name, (_, _, tables) in SOURCES.items():
-        if tables is None:
-            continue
-        options = config.sources.get(name, {})
-        if options.get("enabled", True):
-            for table in tables:
-                out[table] = (name, options)
-    for key, options in config.sources.items():
-        kind = key.split(".", 1)[0]
-        if SOURCES.get(kind, (None, None, ()))[2] is None:
-            out[options["table"]] = (key, options)
-    return out
-
-
-def declare_stream_tables(config: Config) -> None:
+def declare_stream_tables(sources: dict[str, Any]) -> None:
     """Register the event tables that named sources (jsonl, mqtt) define in the config."""
-    for key, options in config.sources.items():
-        kind = key.split(".", 1)[0]
-        if SOURCES.get(kind, (None, None, ()))[2] is None:
-            from .records import declare_record_table
+    from .records import declare_record_table
 
-            declare_record_table(options["table"], options.get("columns", {}), source=key)
+    for key, options in sources.items():
+        if SOURCES[kind_of(key)].tables is None:
+            declare_record_table(options.table, options.columns, source=key)
 
 
-def build(config: Config, rings: Rings, tables: Iterable[str]) -> list[Source]:
+def build(sources: dict[str, Any], rings: Rings, tables: Iterable[str]) -> list[Source]:
     """Instantiate the sources that fill ``tables``; ConfigError if a table has none."""
-    mapping = table_sources(config)
-    sources = []
+    mapping = table_sources(sources)
+    built = []
     for table in sorted(set(tables)):
         if table not in mapping:
             raise ConfigError(f"no source is configured to fill {table}")
         key, options = mapping[table]
-        module_name, class_name, _ = SOURCES[key.split(".", 1)[0]]
-        cls = getattr(importlib.import_module(module_name), class_name)
-        sources.append(cls(table, options, rings))
-    return sources
+        cls = SOURCES[kind_of(key)].load()
+        built.append(cls(table, options, rings))
+    return built
 
 
 def start(sources: Iterable[Source]) -> list[asyncio.Task]:

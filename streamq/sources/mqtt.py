@@ -13,56 +13,22 @@ with backoff while the other sources keep running.
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
+from ..config.options import REQUIRED, STRING, NamedSourceOptions, OptionError, one_of, option, positive_int
 from ..errors import ConfigError
+from ..mqtt import parse_url
 from .base import Source
 from .records import RecordDecoder
 
 
 @dataclass(frozen=True)
-class Broker:
-    host: str
-    port: int
-    tls: bool = False
-    username: str | None = None
-    password: str | None = None
-
-    def __str__(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
-
-
-def parse_url(url: str) -> tuple[Broker, str | None]:
-    """``mqtt[s]://[user[:password]@]host[:port][/topic/filter]`` -> (broker, topic or None).
-
-    The topic is split off by hand: ``#`` is a wildcard here, not a URL fragment.
-    """
-    scheme, sep, rest = url.partition("://")
-    scheme = scheme.lower()
-    if not sep or scheme not in ("mqtt", "mqtts"):
-        raise ConfigError(f"{url!r}: expected mqtt://host:port or mqtts://host:port")
-    netloc, slash, topic = rest.partition("/")
-    userinfo, at, hostport = netloc.rpartition("@")
-    username = password = None
-    if at:
-        user, colon, secret = userinfo.partition(":")
-        username, password = unquote(user), unquote(secret) if colon else None
-    if hostport.startswith("["):  # [v6]:port
-        host, _, port_text = hostport[1:].partition("]")
-        port_text = port_text.lstrip(":")
-    else:
-        host, _, port_text = hostport.partition(":")
-    tls = scheme == "mqtts"
-    try:
-        port = int(port_text) if port_text else (8883 if tls else 1883)
-    except ValueError:
-        raise ConfigError(f"{url!r}: port {port_text!r} is not a number") from None
-    if not host or not 0 < port < 65536:
-        raise ConfigError(f"{url!r}: expected a host and a port between 1 and 65535")
-    return Broker(host, port, tls, username, password), (unquote(topic) if slash and topic else None)
+class MqttOptions(NamedSourceOptions):
+    url: str = option(REQUIRED, STRING, doc="mqtt[s]://[user:password@]host[:port][/topic/filter]")
+    topic: str = option(REQUIRED, STRING, doc="Topic filter, e.g. sensors/#.")
+    qos: int = option(1, one_of(0, 1, 2))
+    max_line_bytes: int = option(1_048_576, positive_int, doc="Longer payload lines are counted and skipped.")
 
 
 class MqttSource(Source):
@@ -70,14 +36,22 @@ class MqttSource(Source):
 
     name = "mqtt"
     kind = "mqtt"
+    Options = MqttOptions
 
-    def __init__(self, table: str, options: dict[str, Any], rings) -> None:
+    @classmethod
+    def validate(cls, options: MqttOptions) -> None:
+        try:
+            parse_url(options.url)
+        except ConfigError as err:
+            raise OptionError("url", str(err)) from None
+
+    def __init__(self, table: str, options: MqttOptions, rings) -> None:
         super().__init__(table, options, rings)
-        self.broker, url_topic = parse_url(options["url"])
-        self.topic: str = options.get("topic") or url_topic or "#"
-        self.qos: int = options.get("qos", 1)
-        max_bytes = options.get("max_line_bytes", 1_048_576)
-        self.decoder = RecordDecoder(options.get("columns", {}), self.status, max_bytes=max_bytes)
+        options = self.options
+        self.broker, url_topic = parse_url(options.url)
+        self.topic: str = options.topic or url_topic or "#"
+        self.qos: int = options.qos
+        self.decoder = RecordDecoder(options.columns, self.status, max_bytes=options.max_line_bytes)
         self.connected = False
 
     async def deliver(self, rows: list[dict]) -> None:
@@ -89,16 +63,11 @@ class MqttSource(Source):
     async def run(self) -> None:
         import aiomqtt  # imported here: `streamq query` without MQTT never pays for it
 
+        from ..mqtt import client as mqtt_client
+
         broker = self.broker
         self.status.mode = f"connecting to {broker}"
-        client = aiomqtt.Client(
-            broker.host,
-            broker.port,
-            username=broker.username,
-            password=broker.password,
-            tls_context=ssl.create_default_context() if broker.tls else None,
-            timeout=10,
-        )
+        client = mqtt_client(broker, timeout=10)
         try:
             async with client:
                 await client.subscribe(self.topic, qos=self.qos)

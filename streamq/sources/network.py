@@ -19,8 +19,6 @@ broadcast and multicast routes and cloned cache entries are left out.
 
 from __future__ import annotations
 
-import asyncio
-import errno
 import socket
 import struct
 
@@ -215,7 +213,7 @@ def open_socket() -> socket.socket:
 
 
 class NetworkSource(Source):
-    name = "rtnetlink"
+    name = "network"
     kind = "netlink"
 
     async def run(self) -> None:
@@ -227,34 +225,13 @@ class NetworkSource(Source):
             sock.close()
             raise SourceUnavailable(f"rtnetlink: cannot dump links and addresses: {err.strerror}") from err
         self.status.mode = "netlink"
-        await serve_socket(sock, self._drain)
+        await serve_socket(sock, self._handle, self.status, resync=self._resync)
 
-    def _drain(self, sock: socket.socket, failed: asyncio.Future) -> None:
-        """Event-loop callback: read every queued datagram; never raises."""
-        append = self.ring.append
-        while True:
-            try:
-                data = sock.recv(65536)
-            except BlockingIOError:
-                return
-            except OSError as err:
-                if err.errno == errno.ENOBUFS:
-                    self.status.overflows += 1  # messages lost in the kernel: compare with a dump
-                    try:
-                        rows = self.state.sync()
-                    except OSError as dump_err:
-                        self.status.error(f"resync after overflow failed: {dump_err}")
-                        rows = []
-                    for row in rows:
-                        append(row)
-                    continue
-                if not failed.done():
-                    failed.set_exception(err)
-                return
-            try:
-                rows = self.state.handle(data)
-            except Exception as err:  # a decoding bug must not stop the source
-                self.status.error(f"{type(err).__name__}: {err}")
-                continue
-            for row in rows:
-                append(row)
+    def _handle(self, data: bytes, sender: int) -> None:
+        for row in self.state.handle(data):
+            self.ring.append(row)
+
+    def _resync(self) -> None:
+        """Messages were lost in the kernel: a dump's differences become rows."""
+        for row in self.state.sync():
+            self.ring.append(row)

@@ -17,17 +17,18 @@ rescan.
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import select
 import socket
 import struct
 import threading
+from dataclasses import dataclass
 
+from ..config.options import SourceOptions, duration, one_of, option
 from ..host import procfs
 from ..text import decode
 from .base import Source, SourceUnavailable
-from .netlink import open_netlink
+from .netlink import open_netlink, receive
 
 NETLINK_CONNECTOR = 11
 CN_IDX_PROC = 1
@@ -167,12 +168,22 @@ def open_connector() -> socket.socket:
     return sock
 
 
+@dataclass(frozen=True)
+class ProcessOptions(SourceOptions):
+    mode: str = option("auto", one_of("auto", "netlink", "poll"), doc="auto: the proc connector, else polling.")
+    poll_interval: float = option(0.1, duration, doc="Between /proc scans when polling.")
+    priority: str = option("realtime", one_of("normal", "high", "realtime"), doc="Of the reading thread.")
+
+
 class ProcessSource(Source):
-    name = "proc_connector"
+    """process_events from the kernel's proc connector (netlink), or from polling /proc."""
+
+    name = "process"
     kind = "netlink"
+    Options = ProcessOptions
 
     async def run(self) -> None:
-        mode = self.options.get("mode", "auto")
+        mode = self.options.mode
         if mode != "poll":
             try:
                 sock = open_connector()
@@ -190,7 +201,7 @@ class ProcessSource(Source):
             self.status.kind = "poll"
         from .process_poll import poll_processes
 
-        await poll_processes(self.ring, self.options.get("poll_interval", 0.1), exec_details)
+        await poll_processes(self.ring, self.options.poll_interval, exec_details)
 
     async def _listen(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
@@ -227,7 +238,7 @@ class ProcessSource(Source):
 
     def _raise_priority(self) -> None:
         """Let the reader thread preempt the processes it watches (needs CAP_SYS_NICE; else unchanged)."""
-        priority = self.options.get("priority", "realtime")
+        priority = self.options.priority
         try:
             if priority == "realtime":
                 os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))  # 0: this thread
@@ -264,18 +275,13 @@ class ProcessSource(Source):
     def _receive(self, sock: socket.socket, max_datagrams: int = 256) -> list[tuple[str, dict]]:
         """Events of every datagram queued now (up to ``max_datagrams``); [] when none is."""
         events: list[tuple[str, dict]] = []
-        for _ in range(max_datagrams):
-            try:
-                data = sock.recv(65536)
-            except BlockingIOError:
-                break
-            except OSError as err:
-                if err.errno != errno.ENOBUFS:
-                    raise
-                self.status.overflows += 1  # the kernel dropped events: find what we missed
-                self._rescan()
-                continue
-            events.extend(parse_messages(data))
+        receive(
+            sock,
+            lambda data, sender: events.extend(parse_messages(data)),
+            self.status,
+            resync=self._rescan,
+            limit=max_datagrams,
+        )
         return events
 
     def _rescan(self) -> None:

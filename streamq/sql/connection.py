@@ -10,6 +10,7 @@ import apsw
 from ..errors import QueryError
 from ..ring import Rings
 from . import functions, schema
+from .session import DaemonHandle, Session
 from .vtable import TableModule
 
 Params = Sequence[Any] | Mapping[str, Any] | None
@@ -21,29 +22,14 @@ def load_tables() -> dict[str, schema.Table]:
     """Import built-in tables and plugins once; return the registry."""
     global _loaded
     if not _loaded:
-        from .. import tables
         from . import plugins
 
-        tables.load_builtin()
+        plugins.load_target(plugins.BUILTIN)  # a broken built-in table is a bug: let it raise
         for name, err in plugins.load_plugins():
             # A broken plugin must not take the built-in tables down, nor vanish unseen.
             PLUGIN_ERRORS.append(f"plugin {name} not loaded: {type(err).__name__}: {err}")
         _loaded = True
     return schema.REGISTRY
-
-
-class Session:
-    """Runtime state a connection's tables can see: event rings and stream windows.
-
-    ``floors[table]`` / ``ceilings[table]`` limit an event table to eids in
-    (floor, ceiling], which is how a continuous reader sees each event exactly
-    once even while new events arrive during its query (see streamq.cli.follow).
-    """
-
-    def __init__(self, rings: Rings | None = None) -> None:
-        self.rings = rings if rings is not None else Rings()
-        self.floors: dict[str, int] = {}
-        self.ceilings: dict[str, int] = {}
 
 
 class Connection:
@@ -123,15 +109,22 @@ def _message(err: apsw.Error) -> str:
     return rest if sep and head.endswith("Error") else text
 
 
-def connect(path: str = ":memory:", *, tables: Iterable[str] | None = None, rings: Rings | None = None) -> Connection:
+def connect(
+    path: str = ":memory:",
+    *,
+    tables: Iterable[str] | None = None,
+    rings: Rings | None = None,
+    daemon: DaemonHandle | None = None,
+) -> Connection:
     """A connection with every registered table (or only ``tables``) and osquery's SQL functions.
 
     ``rings`` holds the event tables' rows (filled by running sources); without
-    it event tables are empty, as in osqueryi without an events daemon.
+    it event tables are empty, as in osqueryi without an events daemon. ``daemon``
+    is the running daemon the streamq_* tables describe.
     """
     registry = load_tables()
     raw = apsw.Connection(path)
-    session = Session(rings)
+    session = Session(rings, daemon)
     wanted = registry if tables is None else {n: registry[n] for n in tables}
     for name, spec in wanted.items():
         module = TableModule(spec, session)

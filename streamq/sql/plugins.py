@@ -13,6 +13,9 @@ import os
 import sys
 
 GROUP = "streamq.tables"
+# The built-in tables come in through the same door as a plugin's (Datasette's DEFAULT_PLUGINS):
+# the engine names no table module, and an uninstalled checkout still has its tables.
+BUILTIN = "streamq.tables:load_builtin"
 
 
 def entry_point_modules(group: str = GROUP) -> list[str]:
@@ -51,11 +54,18 @@ def load_plugins(group: str = GROUP) -> list[tuple[str, Exception]]:
     """Import every registered table module (calling ``module:function`` targets); return failures."""
     failures = []
     for name in entry_point_modules(group):
-        module_name, _, function = name.partition(":")
+        if name == BUILTIN:
+            continue  # loaded first, on its own (streamq.sql.connection.load_tables)
         try:
-            module = importlib.import_module(module_name.strip())
-            if function:
-                getattr(module, function.strip())()
+            load_target(name)
         except Exception as err:  # a broken plugin must not take the built-in tables down
             failures.append((name, err))
     return failures
+
+
+def load_target(target: str) -> None:
+    """Import ``module``, or import ``module`` and call ``function`` for ``module:function``."""
+    module_name, _, function = target.partition(":")
+    module = importlib.import_module(module_name.strip())
+    if function:
+        getattr(module, function.strip())()

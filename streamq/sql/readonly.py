@@ -25,6 +25,7 @@ import apsw
 from ..errors import QueryError
 from ..ring import Rings
 from .connection import Connection, Params, _message, connect
+from .session import DaemonHandle
 
 # What SELECT needs, CTEs and window functions included (SQLite reports those as SELECT).
 _ALLOWED = frozenset({apsw.SQLITE_SELECT, apsw.SQLITE_READ, apsw.SQLITE_RECURSIVE})
@@ -78,11 +79,11 @@ class ReadOnlyConnection:
         guard(conn.apsw, self._authorizer)
 
     @classmethod
-    def open(cls, *, rings: Rings | None = None, daemon: Any = None, limits: Limits = Limits()) -> ReadOnlyConnection:
+    def open(
+        cls, *, rings: Rings | None = None, daemon: DaemonHandle | None = None, limits: Limits = Limits()
+    ) -> ReadOnlyConnection:
         """A guarded connection seeing ``rings`` and, for the streamq_* tables, ``daemon``."""
-        conn = connect(rings=rings)
-        conn.session.daemon = daemon
-        return cls(conn, limits)
+        return cls(connect(rings=rings, daemon=daemon), limits)
 
     def run(
         self, sql: str, params: Params = None, *, deadline: float | None = None, max_rows: int | None = None

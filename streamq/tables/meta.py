@@ -6,6 +6,7 @@ import os
 import time
 
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
+from ..sql.session import DaemonHandle
 from .system import host_uuid
 
 
@@ -42,7 +43,7 @@ def _event_rows(ctx):
     "Each event table's source and ring: what arrived, what is held, what was lost and why.",
     [
         Column("name", TEXT, "Event table name."),
-        Column("source", TEXT, "Source filling it (proc_connector, inotify, sock_diag, ...)."),
+        Column("source", TEXT, "Source filling it: its config key (process, file, socket, jsonl, ...)."),
         Column("kind", TEXT, "How the source learns of events: netlink, inotify, poll, stream, mqtt."),
         Column("mode", TEXT, "How the source is running now, e.g. a fallback and why."),
         Column("active", INTEGER, "1 while the source runs."),
@@ -87,9 +88,9 @@ def gen_osquery_events(ctx):
         yield {"name": row["name"], "publisher": publisher, "type": "subscriber", "subscriptions": 0, **common}
 
 
-def _daemon(ctx):
+def _daemon(ctx) -> DaemonHandle | None:
     session = ctx.session
-    return getattr(session, "daemon", None) if session is not None else None
+    return session.daemon if session is not None else None
 
 
 _INFO_COLUMNS = [
@@ -111,23 +112,23 @@ _INFO_COLUMNS = [
 def _info_row(ctx) -> dict:
     import platform
 
-    from .. import __version__
+    from .._version import __version__
 
     daemon = _daemon(ctx)
     return {
         "pid": os.getpid(),
         "uuid": host_uuid(),
-        "instance_id": getattr(daemon, "instance_id", None),
+        "instance_id": daemon.instance_id if daemon else None,
         "version": __version__,
-        "config_hash": getattr(daemon, "config_hash", None),
+        "config_hash": daemon.config_hash if daemon else None,
         "config_valid": 1 if daemon is not None else 0,
         "extensions": "active",
         "build_platform": "linux",
         "build_distro": f"{platform.python_implementation()} {platform.python_version()}",
-        "start_time": getattr(daemon, "started", None) or _PROCESS_START,
+        "start_time": daemon.started if daemon else _PROCESS_START,
         "watcher": -1,
         "platform_mask": 9,
-        "host_identifier": getattr(daemon, "host", None),
+        "host_identifier": daemon.host if daemon else None,
         "mode": "daemon" if daemon is not None else "query",
     }
 
@@ -165,7 +166,7 @@ def _schedule_rows(ctx):
     daemon = _daemon(ctx)
     if daemon is None:
         return
-    for name, rt in sorted(daemon.scheduler.queries.items()):
+    for name, rt in sorted(daemon.queries.items()):
         s, spec = rt.stats, rt.spec
         yield {
             "name": name,
@@ -294,7 +295,7 @@ def gen_streamq_sinks(ctx):
 )
 def gen_streamq_fleet(ctx):
     daemon = _daemon(ctx)
-    fleet = getattr(daemon, "fleet", None)
+    fleet = daemon.fleet if daemon is not None else None
     if fleet is None:
         return
     yield {

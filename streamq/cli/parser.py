@@ -1,0 +1,117 @@
+"""The command line's grammar: every subcommand, option and help text of ``streamq``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streamq", description="SQL over the live Linux host, with osquery's tables.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", metavar="FILE", help="TOML configuration file")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    q = sub.add_parser("query", parents=[common], help="run one SQL statement and print the rows")
+    fmt = q.add_mutually_exclusive_group()
+    for mode in ("json", "csv", "line"):
+        fmt.add_argument(f"--{mode}", dest="mode", action="store_const", const=mode, help=f"print rows as {mode}")
+    q.set_defaults(mode="pretty")
+    q.add_argument("--follow", action="store_true", help="run the query on each new event and print new rows")
+    q.add_argument("--count", type=_positive_int, metavar="N", help="with --follow: stop after N rows")
+    q.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="with --follow: stop after this long")
+    q.add_argument(
+        "--repeat", type=_positive_int, metavar="N", help="run the query N times; report median and p95 time, rows"
+    )
+    q.add_argument(
+        "--leak-check",
+        action="store_true",
+        help="with --repeat: also report memory growth per run; exit 1 past the bounds (docs/writing-tables.md)",
+    )
+    q.add_argument("--connect", metavar="PATH", help="run on the daemon listening on this control socket")
+    q.add_argument("sql", metavar="SQL")
+
+    t = sub.add_parser("tables", parents=[common], help="list the tables")
+    t.add_argument("--markdown", action="store_true", help="print the table reference as Markdown")
+    t.add_argument("pattern", nargs="?", help="only tables whose name contains this")
+
+    s = sub.add_parser("schema", parents=[common], help="show a table's columns")
+    s.add_argument("table", metavar="TABLE")
+
+    tl = sub.add_parser(
+        "tail",
+        help="print JSON records from a file, stdin or an MQTT topic as they arrive, optionally through SQL",
+        description=TAIL_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tl.add_argument("source", metavar="SOURCE", help="a file, - for stdin, or mqtt://host:port/topic/filter")
+    tl.add_argument("--sql", metavar="SQL", help="filter and project the records, e.g. SELECT user FROM stream")
+    tl.add_argument("--count", type=_positive_int, metavar="N", help="stop after N output lines")
+    tl.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="stop after this long")
+    tl.add_argument("--from-end", action="store_true", help="a file: skip what it holds now, print only new lines")
+
+    r = sub.add_parser(
+        "run", parents=[common], help="run the daemon: continuous queries to sinks (embedded default without -c)"
+    )
+    r.add_argument("--print-config", action="store_true", help="print the embedded default config and exit")
+    r.add_argument("--check", action="store_true", help="validate the config and exit")
+
+    sh = sub.add_parser("shell", parents=[common], help="interactive SQL shell (reads stdin when it is not a terminal)")
+    sh.add_argument("--json", dest="mode", action="store_const", const="json", default="pretty")
+    sh.add_argument("--connect", metavar="PATH", help="run statements on the daemon listening on this control socket")
+
+    fl = sub.add_parser("fleet", help="ask every daemon on an MQTT broker (docs/fleet.md)")
+    fleet_sub = fl.add_subparsers(dest="fleet_command", metavar="ACTION")
+    fleet_sub.required = True
+    fq = fleet_sub.add_parser(
+        "query",
+        parents=[common],
+        help="run read-only SQL on every daemon (or the --host ones), rows with a host column",
+    )
+    fq.add_argument("--host", action="append", metavar="H", help="ask only this host (repeat for several)")
+    fq.add_argument("--max-rows", type=_positive_int, metavar="N", help="ask each host for at most N rows")
+    fq.add_argument("sql", metavar="SQL")
+    fh = fleet_sub.add_parser("hosts", parents=[common], help="list the hosts the broker's status topics know")
+    for p in (fq, fh):
+        p.add_argument("--broker", metavar="URL", help="mqtt[s]://[user:password@]host:port (default: [fleet] url)")
+        p.add_argument("--timeout", type=_positive_float, default=5.0, metavar="S", help="wait this long (default 5)")
+        p.add_argument("--json", dest="mode", action="store_const", const="json", default="pretty")
+    keys = fq.add_mutually_exclusive_group()
+    keys.add_argument("--key", metavar="K", help="shared key (default: $STREAMQ_FLEET_KEY, else [fleet] key)")
+    keys.add_argument("--key-file", metavar="F", help="read the shared key from this file")
+    return parser
+
+
+TAIL_HELP = """\
+Print JSON records (one JSON object per line) as they arrive, one JSON line per
+record, flushed at once. A file is read from its start, then followed across
+rotation and truncation (like tail -n +1 -F; --from-end: like tail -n 0 -F);
+- reads stdin until it ends; mqtt://host:port/topic/# subscribes (mqtts:// for TLS).
+
+With --sql, records are rows of the table `stream`: the keys of the first record
+and every column the SQL names, untyped, plus `raw` (the record's JSON; other
+keys: json_extract(raw, '$.key')); MQTT adds `topic`. The SQL runs per batch of
+new records. Malformed lines are skipped and counted on stderr at the end.
+
+  streamq tail /var/log/app.jsonl --sql "SELECT user FROM stream WHERE status >= 500"
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value

@@ -1,0 +1,87 @@
+"""Continuous queries: [queries.NAME] tables and osquery pack files, named pack_<pack>_<query>."""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import re
+from typing import Any
+
+from ..errors import ConfigError
+from .sections import QueryOptions
+from .validation import Validator
+
+_QUERY_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def query_options(v: Validator, path: tuple[str, ...], data: Any) -> QueryOptions:
+    """One query, with osquery's spellings (``query``, ``snapshot = true``) resolved."""
+    sql = data.get("sql", data.get("query")) if isinstance(data, dict) else None
+    clean = v.section(path, data, QueryOptions, **({"sql": sql} if sql is not None else {}))
+    if not clean.sql:
+        raise v.fail(path, "missing required key 'sql'")
+    if clean.mode is None:
+        clean = dataclasses.replace(clean, mode="snapshot" if clean.snapshot else "diff")
+    return clean
+
+
+def queries(v: Validator, data: Any) -> dict[str, QueryOptions]:
+    if not isinstance(data, dict):
+        raise v.fail(("queries",), "expected tables like [queries.NAME]")
+    out = {}
+    for name, options in data.items():
+        if not _QUERY_NAME.match(name):
+            raise v.fail(("queries", name), "query names use letters, digits, '_', '-' and '.'")
+        out[name] = query_options(v, ("queries", name), options)
+    return out
+
+
+def pack_queries(v: Any, patterns: list[str]) -> dict[str, Any]:
+    """Every query of the pack files ``patterns`` name; a missing literal file is an error."""
+    out: dict[str, Any] = {}
+    for pattern in patterns:
+        found = sorted(glob.glob(pattern))
+        if not found and not glob.has_magic(pattern):
+            raise v.fail(("packs", "paths"), f"no such pack file {pattern!r}")
+        for path in found:
+            try:
+                pack = load_pack(path)
+            except ConfigError as err:  # point at the config line that named the pack, too
+                raise v.fail(("packs", "paths"), str(err)) from None
+            for name, query in pack.items():
+                out.setdefault(name, query)
+    return out
+
+
+def load_pack(path: str) -> dict[str, Any]:
+    """A pack file's queries that run on Linux, validated like [queries.*]."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            pack = json.load(f)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"pack {path}: {err}") from None
+    if not isinstance(pack, dict) or not isinstance(pack.get("queries"), dict):
+        raise ConfigError(f"pack {path}: expected an object with a 'queries' object")
+    if not _runs_here(pack.get("platform")):
+        return {}
+    pack_name = re.sub(r"\.(conf|json)$", "", path.rsplit("/", 1)[-1])
+    out = {}
+    for name, query in pack["queries"].items():
+        if not isinstance(query, dict):
+            raise ConfigError(f"pack {path}: query {name}: expected an object")
+        if not _runs_here(query.get("platform")):
+            continue
+        options = {
+            k: query[k] for k in ("query", "interval", "snapshot", "removed", "description", "value") if k in query
+        }
+        if isinstance(options.get("interval"), str) and options["interval"].isdigit():
+            options["interval"] = int(options["interval"])  # osquery packs often quote numbers
+        out[f"pack_{pack_name}_{name}"] = query_options(Validator("", f"pack {path}"), ("queries", name), options)
+    return out
+
+
+def _runs_here(platform: Any) -> bool:
+    if not platform:
+        return True
+    return any(p.strip() in ("all", "any", "linux", "posix") for p in str(platform).split(","))

@@ -1,0 +1,165 @@
+"""The typed sections of a config file, each with its defaults in one place.
+
+Sources and sinks declare their own options next to their code (see
+streamq.config.options); the sections here belong to the engine and the
+daemon: rings, host, state, schedule, queries, packs, decorators, control, fleet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from .options import (
+    BOOL,
+    REQUIRED,
+    STRING,
+    SinkOptions,
+    SourceOptions,
+    duration,
+    non_negative_int,
+    one_of,
+    option,
+    percent,
+    positive_duration,
+    positive_int,
+    string_list,
+)
+
+
+@dataclass(frozen=True)
+class RingOptions:
+    capacity: int = option(100_000, positive_int, doc="Rows each event table keeps.")
+    max_age: float = option(3600.0, duration, doc="Seconds a row stays in its ring.")
+
+
+@dataclass(frozen=True)
+class HostOptions:
+    identifier: str | None = option(None, STRING, doc="The host's name in results; the hostname by default.")
+
+
+@dataclass(frozen=True)
+class StateOptions:
+    path: str = option("streamq-state.db", STRING, doc="SQLite file holding diff bases, counters and the outbox.")
+
+
+@dataclass(frozen=True)
+class ScheduleOptions:
+    epoch: int = option(0, non_negative_int)
+    splay_percent: float = option(10.0, percent)
+    deadline: float = option(60.0, positive_duration, doc="Default per-run deadline of a query.")
+    denylist_after: int = option(3, positive_int)
+    denylist_for: float = option(3600.0, duration)
+    memory_mb: int = option(512, positive_int, doc="RSS budget; past it the rings shrink.")
+
+
+@dataclass(frozen=True)
+class QueryOptions:
+    sql: str = option(REQUIRED, STRING)
+    query: str | None = option(None, STRING, doc="osquery's name for sql.")
+    interval: float | None = option(None, positive_duration)
+    on: list = option([], string_list, doc="Event tables whose new rows trigger a run.")
+    debounce: float = option(0.02, duration)
+    mode: str | None = option(None, one_of("diff", "snapshot", "stream"))
+    snapshot: bool = option(False, BOOL, doc="osquery's spelling of mode = 'snapshot'.")
+    sinks: list | None = option(None, string_list, doc="Sink names; every sink by default.")
+    removed: bool = option(True, BOOL)
+    format: str = option("event", one_of("event", "batch"))
+    numerics: bool = option(True, BOOL)
+    deadline: float | None = option(None, positive_duration)
+    platform: str | None = option(None, STRING)
+    version: str | None = option(None, STRING)
+    description: str | None = option(None, STRING)
+    value: str | None = option(None, STRING)
+    shard: int | None = option(None, positive_int)
+    denylist: bool = option(True, BOOL)
+
+
+@dataclass(frozen=True)
+class PackOptions:
+    paths: list = option([], string_list, doc="osquery pack files (globs allowed).")
+
+
+def interval_decorators(value: Any) -> dict[float, list[str]]:
+    if not isinstance(value, dict):
+        raise ValueError('expected a table like { "3600" = ["SELECT ..."] }')
+    return {duration(seconds): string_list(queries) for seconds, queries in value.items()}
+
+
+@dataclass(frozen=True)
+class DecoratorOptions:
+    load: list = option([], string_list)
+    always: list = option([], string_list)
+    interval: dict = option({}, interval_decorators)
+
+
+@dataclass(frozen=True)
+class ControlOptions:
+    """The control socket (streamq.daemon.control); path None: streamq.client.default_path()."""
+
+    enabled: bool = option(True, BOOL)
+    path: str | None = option(None, STRING)
+    max_rows: int = option(100_000, positive_int)
+    deadline: float = option(10.0, positive_duration)
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    """Fleet queries over MQTT v5 (streamq.daemon.fleet, docs/fleet.md)."""
+
+    enabled: bool = option(True, BOOL)
+    url: str | None = option(None, STRING)
+    key: str | None = option(None, STRING)
+    key_file: str | None = option(None, STRING)
+    allow_unsigned: bool = option(False, BOOL)
+    max_age: float = option(30.0, positive_duration)
+    client_id: str | None = option(None, STRING)
+    status: bool = option(True, BOOL)
+    key_bytes: bytes | None = option(None, internal=True, doc="The key, read from key or key_file.")
+
+
+# Top-level sections with one typed value each: name -> class.
+SECTIONS: dict[str, type] = {
+    "rings": RingOptions,
+    "host": HostOptions,
+    "state": StateOptions,
+    "schedule": ScheduleOptions,
+    "packs": PackOptions,
+    "decorators": DecoratorOptions,
+    "control": ControlOptions,
+    "fleet": FleetOptions,
+}
+
+
+@dataclass
+class Config:
+    """A validated configuration.
+
+    ``sources`` is keyed by config key (``"process"``) or, for sources configured per
+    instance, ``"jsonl.app"``; ``sinks`` and ``queries`` by their names. A section
+    absent from the file holds its defaults, except ``fleet``, which is None.
+    """
+
+    path: str | None = None
+    text: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, SourceOptions] = field(default_factory=dict)
+    sinks: dict[str, SinkOptions] = field(default_factory=dict)
+    queries: dict[str, QueryOptions] = field(default_factory=dict)
+    rings: RingOptions = field(default_factory=RingOptions)
+    host: HostOptions = field(default_factory=HostOptions)
+    state: StateOptions = field(default_factory=StateOptions)
+    schedule: ScheduleOptions = field(default_factory=ScheduleOptions)
+    packs: PackOptions = field(default_factory=PackOptions)
+    decorators: DecoratorOptions = field(default_factory=DecoratorOptions)
+    control: ControlOptions = field(default_factory=ControlOptions)
+    fleet: FleetOptions | None = None
+
+    @property
+    def host_identifier(self) -> str:
+        return self.host.identifier or socket.gethostname()
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)

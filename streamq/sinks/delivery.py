@@ -1,0 +1,126 @@
+"""Delivery: moves each sink's outbox rows to the sink, in order, retrying while it fails."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import Sink
+
+log = logging.getLogger("streamq.sinks")
+
+
+@dataclass
+class Batch:
+    id: int
+    sink: str
+    query: str
+    rows: int
+    lines: list[bytes]
+    ids: list[int] = field(default_factory=list)  # outbox ids this batch stands for (several when coalesced)
+
+    def __post_init__(self) -> None:
+        if not self.ids:
+            self.ids = [self.id]
+
+
+Call = Callable[..., Awaitable[Any]]
+_MAX_GROUP_LINES = 10_000
+
+
+class Delivery:
+    """Moves one sink's outbox to the sink, oldest first, retrying with jittered backoff.
+
+    ``sql`` runs a function on the daemon's SQL thread (which owns the state store).
+    The outbox is bounded by ``max_backlog_rows``; past it the oldest rows are
+    dropped and counted, so a long outage costs old results, never memory.
+    """
+
+    def __init__(self, sink: Sink, store: Any, sql: Call, *, max_backlog_rows: int = 1_000_000) -> None:
+        self.sink = sink
+        self.store = store
+        self.sql = sql
+        self.max_backlog_rows = max_backlog_rows
+        self.wake = asyncio.Event()
+        self.idle = asyncio.Event()
+        self._failing = False
+
+    async def refresh_backlog(self) -> None:
+        dropped = await self.sql(self.store.drop_oldest, self.sink.name, self.max_backlog_rows)
+        if dropped:
+            self.sink.stats.dropped += dropped
+            log.warning(
+                "sink %s: backlog over %d rows, dropped the oldest %d", self.sink.name, self.max_backlog_rows, dropped
+            )
+        _, rows = await self.sql(self.store.backlog, self.sink.name)
+        self.sink.stats.queued = rows
+
+    async def run(self) -> None:
+        delay = 0.2
+        stats = self.sink.stats
+        while True:
+            batches = await self.sql(self.store.pending, self.sink.name, 200)
+            if not batches:
+                stats.queued = 0
+                self.idle.set()
+                await self.wake.wait()
+                self.wake.clear()
+                self.idle.clear()
+                await self.refresh_backlog()
+                continue
+            for batch in self._groups(batches):
+                try:
+                    await self.sink.send(batch.query, batch.lines)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as err:
+                    stats.failed += 1
+                    stats.last_error = f"{type(err).__name__}: {err}"
+                    if not self._failing:
+                        log.warning("sink %s: %s; results wait in the outbox", self.sink.name, stats.last_error)
+                    self._failing = True
+                    await self.refresh_backlog()
+                    stats.spooled = max(stats.spooled, stats.queued)
+                    await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                    delay = min(delay * 2, 30.0)
+                    break
+                else:
+                    delay = 0.2
+                    if self._failing:
+                        log.warning("sink %s: delivering again", self.sink.name)
+                    self._failing = False
+                    stats.sent += batch.rows
+                    stats.queued = max(0, stats.queued - batch.rows)
+                    await self.sql(self.store.delivered, batch.ids)
+
+    def _groups(self, batches: list[Batch]) -> list[Batch]:
+        """Consecutive batches of one query joined (for a coalescing sink), in order."""
+        groups: list[Batch] = []
+        for batch in batches:
+            last = groups[-1] if groups else None
+            if (
+                self.sink.coalesce
+                and last is not None
+                and last.query == batch.query
+                and len(last.lines) + len(batch.lines) <= _MAX_GROUP_LINES
+            ):
+                last.lines = last.lines + batch.lines
+                last.rows += batch.rows
+                last.ids.append(batch.id)
+            else:
+                groups.append(Batch(batch.id, batch.sink, batch.query, batch.rows, batch.lines, [batch.id]))
+        return groups
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until the outbox is empty (True) or ``timeout`` passes (False)."""
+        self.idle.clear()
+        self.wake.set()
+        try:
+            await asyncio.wait_for(self.idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True

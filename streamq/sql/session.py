@@ -1,0 +1,84 @@
+"""What a connection's tables can see at run time besides the host: rings, windows, the daemon."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from ..ring import Rings
+
+
+class DaemonHandle(Protocol):
+    """The running daemon as the streamq_* tables and remote SQL see it (streamq.daemon.app.Daemon).
+
+    ``queries`` maps a query name to its runtime (spec, stats, denylisted); ``sinks`` a
+    sink name to the sink (type, stats); ``fleet`` is the fleet responder or None.
+    """
+
+    host: str
+    instance_id: str | None
+    config_hash: str
+    started: int
+
+    @property
+    def queries(self) -> Mapping[str, Any]: ...
+
+    @property
+    def sinks(self) -> Mapping[str, Any]: ...
+
+    @property
+    def fleet(self) -> Any | None: ...
+
+
+class Session:
+    """Runtime state a connection's tables can see: event rings, stream windows and the daemon.
+
+    ``floors[table]`` / ``ceilings[table]`` limit an event table to eids in
+    (floor, ceiling], which is how a continuous reader sees each event exactly
+    once even while new events arrive during its query (see streamq.ring.StreamWindow).
+    ``daemon`` is set on the daemon's own connections; None elsewhere.
+    """
+
+    def __init__(self, rings: Rings | None = None, daemon: DaemonHandle | None = None) -> None:
+        self.rings = rings if rings is not None else Rings()
+        self.floors: dict[str, int] = {}
+        self.ceilings: dict[str, int] = {}
+        self.daemon = daemon
+
+
+class EventWindow:
+    """The slice of each event table one run of a continuous reader sees: eids in (floor, ceiling].
+
+    The ceiling is each ring's newest eid when the run starts, and becomes the floor
+    of the next run, so every event is read exactly once even while more arrive
+    during a run. The scheduler, ``--follow`` and ``tail`` all read through this.
+    """
+
+    def __init__(self, floors: Mapping[str, int], ceilings: Mapping[str, int]) -> None:
+        self.floors = dict(floors)
+        self.ceilings = dict(ceilings)
+
+    @classmethod
+    def after(cls, rings: Rings, floors: Mapping[str, int]) -> EventWindow:
+        """The window from ``floors`` up to what the rings hold now."""
+        return cls(floors, {table: rings.ring(table).last_eid for table in floors})
+
+    @property
+    def empty(self) -> bool:
+        return self.floors == self.ceilings
+
+    def apply(self, session: Session) -> _Applied:
+        """``with window.apply(session):`` the event tables read only this window."""
+        return _Applied(self, session)
+
+
+class _Applied:
+    def __init__(self, window: EventWindow, session: Session) -> None:
+        self.window, self.session = window, session
+
+    def __enter__(self) -> EventWindow:
+        self.session.floors, self.session.ceilings = dict(self.window.floors), dict(self.window.ceilings)
+        return self.window
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.floors, self.session.ceilings = {}, {}
