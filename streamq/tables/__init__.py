@@ -23,6 +23,9 @@ BUILTIN_MODULES = (
     "streamq.tables.browsers",
     "streamq.tables.certs",
     "streamq.tables.startup",
+    "streamq.tables.docker_containers",
+    "streamq.tables.docker_stats",
+    "streamq.tables.docker_engine",
     "streamq.tables.events",
     "streamq.tables.meta",
 )
