@@ -28,7 +28,7 @@ import pytest
 DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 IMAGE = "streamq-test/busybox:1"
-APPLETS = ("sh", "sleep", "true", "touch", "httpd", "cat", "id", "ls", "echo")
+APPLETS = ("sh", "sleep", "true", "touch", "cat", "id", "ls", "echo", "kill", "pkill", "nc")
 
 
 @dataclass
@@ -84,7 +84,7 @@ def start_engine() -> Engine:
     command = (
         f"ip link set lo up && exec {DOCKERD} --data-root {root}/data --exec-root {root}/exec"
         f" --pidfile {root}/docker.pid -H unix://{root}/docker.sock --bridge=none --iptables=false"
-        " --ip6tables=false --ip-forward=false --ip-masq=false --userland-proxy=true"
+        " --ip6tables=false --ip-forward=false --ip-masq=false --userland-proxy=false"
         f" --containerd-namespace sq-{root.name} --containerd-plugins-namespace sq-{root.name}-plugins"
     )
     process = subprocess.Popen(
@@ -169,6 +169,8 @@ def build_image(engine: Engine) -> None:
 
 def make_containers(engine: Engine) -> None:
     """web: labels, env, a published port, a volume and a read-only bind mount, running;
+    no process listens anywhere (no userland proxy either), so tables that compare the
+    host's listeners with ss(8) meanwhile see nothing of this engine;
     locked: read-only rootfs, no-new-privileges, no network, running; done: exited."""
     bind = engine.root / "bind"
     bind.mkdir()
@@ -179,7 +181,7 @@ def make_containers(engine: Engine) -> None:
         "run", "-d", "--name", "sq-web", "--label", "app=web", "--label", "env=test",
         "-e", "GREETING=hello world", "-e", "EMPTY=", "-p", "127.0.0.1:18080:80/tcp",
         "--network", "sq-net", "-v", "sq-volume:/data", "-v", f"{bind}:/bind:ro",
-        IMAGE, "sh", "-c", "touch /tmp/made-here; exec httpd -f -p 80",
+        IMAGE, "sh", "-c", "touch /tmp/made-here; exec sleep 3600",
     )  # fmt: skip
     engine.containers["sq-web"] = web.strip()
     locked = engine.docker(

@@ -2,7 +2,7 @@
 
 The engine (tests/docker_engine.py) holds one image built with `docker import`,
 a network and a volume with labels, and three containers: sq-web (labels, env,
-a published port, a volume, a read-only bind mount; running httpd), sq-locked
+a published port, a volume, a read-only bind mount; running sleep), sq-locked
 (read-only rootfs, no-new-privileges, no network; running) and sq-done (exited).
 """
 
@@ -212,7 +212,7 @@ def test_container_processes_match_docker_top_and_ps(engine, conn):
         assert row["id"] == web[:12]
         assert (row["parent"], row["uid"], row["threads"], row["cmdline"]) == (int(ppid), int(uid), int(nlwp), args)
         ps = subprocess.check_output(["ps", "-o", "comm=,rss=,etimes=", "-p", str(row["pid"])], text=True).split()
-        assert row["name"] == ps[0] == "httpd"
+        assert row["name"] == ps[0] == "sleep"
         assert abs(row["resident_size"] - int(ps[1]) * 1024) <= 64 * 1024
         assert abs(row["start_time"] - (uptime - int(ps[2]))) <= 2
     with pytest.raises(QueryError, match="id"):

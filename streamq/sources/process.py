@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from ..config.options import SourceOptions, duration, one_of, option
 from ..host import procfs
+from ..host.containerid import Container, ContainerResolver
 from ..text import decode
 from .base import Source, SourceUnavailable
 from .netlink import open_netlink, receive
@@ -49,6 +50,7 @@ _EXIT = struct.Struct("=IIII")  # pid, tgid, exit_code (wait status), exit_signa
 _EXIT_PARENT = struct.Struct("=II")  # parent pid, parent tgid (kernels >= 4.18)
 _RCVBUF = 8 * 1024 * 1024
 _SYSCALLS = {"fork": "fork", "exec": "execve", "exit": "exit"}
+_CONTAINERS = ContainerResolver()  # parses cached by cgroup file content, shared by every reader
 
 
 def subscribe_message(op: int = PROC_CN_MCAST_LISTEN) -> bytes:
@@ -153,7 +155,15 @@ def exec_details(pid: int, cmdline: bytes | None = None) -> dict:
         comm = procfs.read_or_none(f"{base}/comm")
         if comm:
             row["cmdline"] = decode(comm.strip())  # gone already: keep at least its name
+    # Read at exec, not fork: `docker exec` moves its child into the container's cgroup
+    # between the two, so the exec row is the first that can name the container.
+    add_container(row, _CONTAINERS.of_pid(pid))
     return row
+
+
+def add_container(row: dict, found: Container | None) -> None:
+    if found is not None:
+        row["container_id"], row["container_runtime"], row["pod_uid"] = found
 
 
 def open_connector() -> socket.socket:
@@ -175,12 +185,48 @@ class ProcessOptions(SourceOptions):
     priority: str = option("realtime", one_of("normal", "high", "realtime"), doc="Of the reading thread.")
 
 
+class ContainerOfPid:
+    """pid -> its container, so fork and exit rows name it without a /proc read: a child
+    starts in its parent's cgroup, and an exited process's cgroup is no longer readable."""
+
+    _MAX = 65536
+    _HOST = Container("", None, None)  # known to be in no container
+
+    def __init__(self) -> None:
+        self.of: dict[int, Container] = {}
+
+    def track(self, action: str, fields: dict) -> None:
+        pid = fields["pid"]
+        if action == "exec":
+            found = fields.get("container_id")
+            self._remember(pid, Container(found, fields["container_runtime"], fields["pod_uid"]) if found else None)
+            return
+        if action == "fork":
+            found = self.of.get(fields.get("parent", -1))
+            if found is None:
+                found = _CONTAINERS.of_pid(pid) or self._HOST
+            self._remember(pid, found)
+        else:
+            found = self.of.pop(pid, None)
+        if found is not None and found.id:
+            add_container(fields, found)
+
+    def _remember(self, pid: int, found: Container | None) -> None:
+        if len(self.of) >= self._MAX:
+            self.of.clear()  # exits lost to ENOBUFS would otherwise leak entries
+        self.of[pid] = found or self._HOST
+
+
 class ProcessSource(Source):
     """process_events from the kernel's proc connector (netlink), or from polling /proc."""
 
     name = "process"
     kind = "netlink"
     Options = ProcessOptions
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.containers = ContainerOfPid()
 
     async def run(self) -> None:
         mode = self.options.mode
@@ -270,6 +316,7 @@ class ProcessSource(Source):
                     fields["syscall"] = _SYSCALLS[action]
                     if action == "exec":
                         fields.update(exec_details(fields["pid"], cmdlines.get(fields["pid"])))
+                    self.containers.track(action, fields)
                     append(fields)
 
     def _receive(self, sock: socket.socket, max_datagrams: int = 256) -> list[tuple[str, dict]]:

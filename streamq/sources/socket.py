@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from ..config.options import SourceOptions, duration, option
 from ..host import procfs
+from ..host.containerid import Container, ContainerResolver
 from ..host.sockdiag import (
     AF_UNIX,
     IPPROTO_TCP,
@@ -116,6 +117,8 @@ class Owners:
         self.owner: dict[int, tuple[int, int] | None] = {}  # None: searched, nobody holds it
         self._fds: dict[int, dict[str, int]] = {}  # pid -> fd name -> socket inode or 0
         self._exe: dict[int, str | None] = {}
+        self._container: dict[int, Container | None] = {}
+        self._containers = ContainerResolver(proc)
         self.walks = 0
 
     def resolve(self, inodes: set[int], live: dict | set = frozenset()) -> None:
@@ -131,6 +134,7 @@ class Owners:
         for pid in set(self._fds) - set(pids):
             del self._fds[pid]  # exited: its number may come back as another process
             self._exe.pop(pid, None)
+            self._container.pop(pid, None)
         for quick in (True, False):
             self.walks += 1
             for pid in order:
@@ -182,8 +186,19 @@ class Owners:
             self._exe[pid] = path
         return path
 
+    def container(self, pid: int) -> Container | None:
+        """The container ``pid`` runs in, remembered like its executable (a close row's
+        process may be gone by the time the row is made)."""
+        if pid not in self._container:
+            if len(self._container) > 4096:
+                self._container.clear()
+            self._container[pid] = self._containers.of_pid(pid)
+        return self._container[pid]
 
-def event_row(action: str, inode: int, s: Sock, owner: tuple[int, int] | None, exe: str | None) -> dict:
+
+def event_row(
+    action: str, inode: int, s: Sock, owner: tuple[int, int] | None, exe: str | None, container: Container | None = None
+) -> dict:
     row = {
         "action": action,
         "family": s.family,
@@ -196,6 +211,8 @@ def event_row(action: str, inode: int, s: Sock, owner: tuple[int, int] | None, e
     }
     if owner is not None:
         row["pid"], row["fd"] = owner[0], str(owner[1])
+    if container is not None:
+        row["container_id"], row["container_runtime"], row["pod_uid"] = container
     if s.family == AF_UNIX:
         row["path"] = s.addrs
     else:
@@ -280,7 +297,8 @@ class SocketSource(Source):
             for action, inode, s in changes:
                 owner = self.owners.owner.get(inode)
                 exe = self.owners.exe(owner[0]) if owner is not None and s.family != AF_UNIX else None
-                append(event_row(action, inode, s, owner, exe))
+                container = self.owners.container(owner[0]) if owner is not None else None
+                append(event_row(action, inode, s, owner, exe, container))
         if len(current) != len(known) or changes:
             self.owners.forget(known.keys() - current.keys())
         return current

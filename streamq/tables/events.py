@@ -112,6 +112,11 @@ def event_row(table: Table, row: dict) -> tuple:
 
 
 _ACTION = Column("action", TEXT, "What happened: fork, exec or exit.")
+CONTAINER_COLUMNS = (
+    Column("container_id", TEXT, "Container the process runs in, from its cgroup (NULL on the host)."),
+    Column("container_runtime", TEXT, "docker, containerd, cri-o, podman, systemd-nspawn, lxc or cri."),
+    Column("pod_uid", TEXT, "Kubernetes pod uid, when the cgroup names one."),
+)
 
 PROCESS_EVENTS = make_event_table(
     "process_events",
@@ -149,6 +154,7 @@ PROCESS_EVENTS = make_event_table(
         Column("syscall", TEXT, "The system call: fork, execve or exit."),
         _ACTION,
         Column("exit_code", INTEGER, "Exit status at exit (the signal number + 128 when killed)."),
+        *CONTAINER_COLUMNS,
     ],
     examples=("SELECT pid, path, cmdline FROM process_events WHERE action = 'exec'",),
 )
@@ -201,6 +207,7 @@ SOCKET_EVENTS = make_event_table(
         Column("success", INTEGER, "1: the socket operation succeeded.", hidden=True),
         Column("status", TEXT, "TCP state after the change (LISTEN, ESTABLISHED, CLOSE...)."),
         Column("uid", BIGINT, "User owning the socket."),
+        *CONTAINER_COLUMNS,
     ],
     examples=("SELECT action, pid, local_port FROM socket_events WHERE action = 'listen'",),
 )

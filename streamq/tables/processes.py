@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 from ..errors import ProcessGone
 from ..host import procfs
+from ..host.containerid import ContainerResolver
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode, fsdecode
 
@@ -57,9 +58,13 @@ _IO_COLUMNS = ("disk_bytes_read", "disk_bytes_written")
         Column("threads", INTEGER, "Number of threads."),
         Column("nice", INTEGER, "Nice value (-20 to 19)."),
         Column("cgroup_path", TEXT, "cgroup of the process (the unified hierarchy's path)."),
+        Column("container_id", TEXT, "Container the process runs in, from its cgroup (NULL on the host)."),
+        Column("container_runtime", TEXT, "docker, containerd, cri-o, podman, systemd-nspawn, lxc or cri."),
+        Column("pod_uid", TEXT, "Kubernetes pod uid, when the cgroup names one."),
     ],
     examples=(
         "SELECT pid, name, cmdline FROM processes WHERE pid = 1",
+        "SELECT container_id, count(*) FROM processes WHERE container_id IS NOT NULL GROUP BY 1",
         "SELECT name, count(*) FROM processes GROUP BY name ORDER BY 2 DESC",
     ),
     cost=1000,
@@ -113,6 +118,8 @@ def _row_reader(used: Callable[[str], bool]) -> Callable[[int], tuple]:
     need_status = any(used(c) for c in _STATUS_COLUMNS)
     need_io = any(used(c) for c in _IO_COLUMNS)
     need_cgroup = used("cgroup_path")
+    need_container = used("container_id") or used("container_runtime") or used("pod_uid")
+    containers = ContainerResolver() if need_container else None
     boot = procfs.boot_time() if used("start_time") else 0
     hz = procfs.clock_ticks()
     page = procfs.page_size()
@@ -166,20 +173,27 @@ def _row_reader(used: Callable[[str], bool]) -> Callable[[int], tuple]:
             except OSError:
                 pass  # other users' io needs ptrace access; the columns stay NULL
         cgroup = None
-        if need_cgroup:
+        container = _NO_CONTAINER
+        if need_cgroup or containers is not None:
             try:
-                cgroup = _parse_cgroup(read_once(base + "cgroup"))
+                data = read_once(base + "cgroup")
             except OSError:
-                pass
+                data = b""
+            cgroup = _parse_cgroup(data) if need_cgroup else None
+            found = containers.of_cgroup_file(data) if containers is not None else None
+            container = _NO_CONTAINER if found is None else found
         return (
             pid, name, path, cmdline, state,
             link(base + "cwd") if need_cwd else None,
             link(base + "root") if need_root else None,
             *ids, on_disk, 0, rss, vsize, utime, stime, read_bytes, written, start,
-            parent, pgroup, threads, nice, cgroup,
+            parent, pgroup, threads, nice, cgroup, *container,
         )  # fmt: skip
 
     return read_row
+
+
+_NO_CONTAINER = (None, None, None)
 
 
 def _readlink(path: str) -> str | None:

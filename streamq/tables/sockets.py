@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 
 from ..host import procfs
+from ..host.containerid import ContainerResolver
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ._common import lazy_module
 
@@ -247,10 +248,14 @@ def gen_listening_ports(ctx):
         Column("path", TEXT, "Path of a unix socket ('@' starts an abstract name)."),
         Column("state", TEXT, "TCP state (LISTEN, ESTABLISHED, TIME_WAIT...) or unix state; NULL for UDP/raw."),
         Column("net_namespace", TEXT, "Inode number of the socket's network namespace."),
+        Column("container_id", TEXT, "Container the holding process runs in, from its cgroup (NULL on the host)."),
+        Column("container_runtime", TEXT, "docker, containerd, cri-o, podman, systemd-nspawn, lxc or cri."),
+        Column("pod_uid", TEXT, "Kubernetes pod uid, when the cgroup names one."),
     ],
     examples=(
         "SELECT pid, local_address, local_port, remote_address, remote_port, state "
         "FROM process_open_sockets WHERE family IN (2, 10)",
+        "SELECT container_id, local_port FROM process_open_sockets WHERE container_id IS NOT NULL",
         "SELECT * FROM process_open_sockets WHERE pid = 1",
     ),
     cost=2000,
@@ -263,6 +268,7 @@ def gen_process_open_sockets(ctx):
     owners = _owners(pids)
     if wanted is not None and not owners:
         return  # the asked-for processes hold no sockets (or are gone)
+    container = _container_of(ctx)
     for ns, ns_pid in _namespaces(pids, include_own=wanted is None).items():
         for s in _inet_sockets(ns_pid, netsock.INET_FILES, listening=False):
             owner = owners.get(s.inode)
@@ -283,6 +289,7 @@ def gen_process_open_sockets(ctx):
                 None,
                 s.state,
                 ns,
+                *container(owner[0]),
             )
         for u in _unix_sockets(ns_pid, listening=False):
             owner = owners.get(u.inode)
@@ -290,4 +297,39 @@ def gen_process_open_sockets(ctx):
                 if wanted is not None:
                     continue
                 owner = _NO_OWNER
-            yield (owner[0], owner[1], u.inode, netsock.AF_UNIX, 0, None, None, 0, 0, u.path, u.state, ns)
+            yield (
+                owner[0],
+                owner[1],
+                u.inode,
+                netsock.AF_UNIX,
+                0,
+                None,
+                None,
+                0,
+                0,
+                u.path,
+                u.state,
+                ns,
+                *container(owner[0]),
+            )
+
+
+_NO_CONTAINER = (None, None, None)
+
+
+def _container_of(ctx):
+    """pid -> (container_id, container_runtime, pod_uid); one cgroup read per pid and query,
+    none when the query reads none of the three columns."""
+    if not any(ctx.used(c) for c in ("container_id", "container_runtime", "pod_uid")):
+        return lambda pid: _NO_CONTAINER
+    resolver = ContainerResolver()
+    seen: dict[int, tuple] = {}
+
+    def container(pid: int) -> tuple:
+        found = seen.get(pid)
+        if found is None:
+            ref = resolver.of_pid(pid) if pid > 0 else None
+            found = seen[pid] = tuple(ref) if ref is not None else _NO_CONTAINER
+        return found
+
+    return container
