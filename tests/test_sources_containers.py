@@ -17,7 +17,7 @@ import time
 
 import pytest
 from docker_engine import docker_engine  # noqa: F401 - the fixture
-from test_source_process import DEFAULTS, needs_connector
+from test_sources_process import DEFAULTS, needs_connector
 
 from streamq.ring import Rings
 from streamq.sources.process import ProcessSource
