@@ -22,6 +22,7 @@ from docker_engine import IMAGE, docker_engine  # noqa: F401 - the fixture
 
 from conftest import ROOT
 from streamq import QueryError
+from streamq.errors import ConfigError
 from streamq.host import dockerapi
 
 NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts")
@@ -338,3 +339,23 @@ def test_volumes_match_volume_ls_and_inspect(engine, conn):
     labels = conn.query("SELECT key, value FROM docker_volume_labels WHERE name = 'sq-volume'")
     assert {r["key"]: r["value"] for r in labels} == volume["Labels"] == {"keep": "no", "owner": "streamq"}
     assert conn.query("SELECT * FROM docker_volume_labels WHERE name = 'sq-vol'") == []
+
+
+# -- the [docker] config section ----------------------------------------------------------
+
+
+def test_docker_section_sets_the_socket_and_timeout(tmp_path):
+    from streamq.config import loader
+    from streamq.daemon.app import configure_docker
+
+    config = loader.parse(f'[docker]\nsocket = "{tmp_path}/engine.sock"\ntimeout = "2s"\n', "streamq.toml")
+    try:
+        configure_docker(config)
+        assert dockerapi.socket_path() == f"{tmp_path}/engine.sock"
+        assert config.docker.timeout == 2.0
+        configure_docker(loader.parse("", "empty.toml"))  # no section: the environment, else Docker's default
+        assert dockerapi.socket_path() == os.environ.get(dockerapi.SOCKET_ENV, dockerapi.DEFAULT_SOCKET)
+    finally:
+        dockerapi.configure()
+    with pytest.raises(ConfigError, match=r"docker.*timeout"):
+        loader.parse('[docker]\ntimeout = "soon"\n', "streamq.toml")

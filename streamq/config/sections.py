@@ -2,7 +2,7 @@
 
 Sources and sinks declare their own options next to their code (see
 streamq.config.options); the sections here belong to the engine and the
-daemon: rings, host, state, schedule, queries, packs, decorators, control, fleet.
+daemon: rings, host, state, schedule, queries, packs, decorators, control, fleet, docker.
 """
 
 from __future__ import annotations
@@ -120,6 +120,16 @@ class FleetOptions:
     key_bytes: bytes | None = option(None, internal=True, doc="The key, read from key or key_file.")
 
 
+@dataclass(frozen=True)
+class DockerOptions:
+    """The Docker engine the docker_* tables read (streamq.host.dockerapi)."""
+
+    socket: str | None = option(
+        None, STRING, doc="The engine's Unix socket; $STREAMQ_DOCKER_SOCKET or /var/run/docker.sock by default."
+    )
+    timeout: float = option(5.0, positive_duration, doc="Per API call; a silent engine costs one timeout.")
+
+
 # Top-level sections with one typed value each: name -> class.
 SECTIONS: dict[str, type] = {
     "rings": RingOptions,
@@ -130,6 +140,7 @@ SECTIONS: dict[str, type] = {
     "decorators": DecoratorOptions,
     "control": ControlOptions,
     "fleet": FleetOptions,
+    "docker": DockerOptions,
 }
 
 
@@ -156,6 +167,7 @@ class Config:
     decorators: DecoratorOptions = field(default_factory=DecoratorOptions)
     control: ControlOptions = field(default_factory=ControlOptions)
     fleet: FleetOptions | None = None
+    docker: DockerOptions = field(default_factory=DockerOptions)
 
     @property
     def host_identifier(self) -> str:

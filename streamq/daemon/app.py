@@ -25,6 +25,7 @@ from ..config import loader as config_mod
 from ..config.sections import Config
 from ..config.validation import Validator
 from ..errors import ConfigError
+from ..host import dockerapi
 from ..ring import Rings
 from ..sinks import sink_class
 from ..sinks.base import Sink
@@ -51,11 +52,16 @@ def load_config(path: str | None) -> Config:
     return config_mod.load(path)
 
 
+def configure_docker(config: Config) -> None:
+    dockerapi.configure(socket=config.docker.socket, timeout=config.docker.timeout)
+
+
 class Daemon:
     """The running daemon; also the typed handle (streamq.sql.session.DaemonHandle) its tables see."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        configure_docker(config)
         self.host = config.host_identifier
         self.rings = Rings(config.rings.capacity, config.rings.max_age)
         self.sql = SqlThread()
@@ -255,6 +261,7 @@ class Daemon:
             self.sinks, self.deliveries, self._delivery_tasks = {}, {}, []
             await self._start_sinks(new)
         self.config = new
+        configure_docker(new)
         self.config_hash = hashlib.sha1(new.text.encode()).hexdigest()
         await self._start_sources(new, new_specs)
         for name in old_specs.keys() - new_specs.keys():
