@@ -86,6 +86,7 @@ def _repeat(args: argparse.Namespace, conn) -> int:
 def _follow(args: argparse.Namespace, config) -> int:
     import asyncio
     import logging
+    import signal
 
     # A source that fails and restarts says so on stderr; rows go to stdout.
     logging.basicConfig(level=logging.WARNING, format="streamq: warning: %(message)s", stream=sys.stderr)
@@ -96,6 +97,9 @@ def _follow(args: argparse.Namespace, config) -> int:
     printer = StreamPrinter(sys.stdout, args.mode)
 
     async def run() -> int:
+        # SIGTERM ends --follow as Ctrl-C does, so sources put back what they changed
+        # (the audit source's registration with the kernel).
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
         follower = Follower(config)
         try:
             await follower.open()
@@ -106,8 +110,8 @@ def _follow(args: argparse.Namespace, config) -> int:
 
     try:
         return asyncio.run(run())
-    except KeyboardInterrupt:
-        return 0  # Ctrl-C is how a user ends --follow
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        return 0  # Ctrl-C (or SIGTERM) is how a user ends --follow
 
 
 def cmd_tail(args: argparse.Namespace) -> int:

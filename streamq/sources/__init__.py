@@ -33,6 +33,10 @@ SOURCES: dict[str, SourceEntry] = {
     "socket": SourceEntry("streamq.sources.socket:SocketSource", ("socket_events",)),
     "network": SourceEntry("streamq.sources.network:NetworkSource", ("network_events",)),
     "hardware": SourceEntry("streamq.sources.hardware:HardwareSource", ("hardware_events",)),
+    "audit": SourceEntry(
+        "streamq.sources.audit:AuditSource",
+        ("user_events", "process_file_events", "selinux_events", "apparmor_events", "seccomp_events"),
+    ),
     "jsonl": SourceEntry("streamq.sources.jsonl:JsonlSource", None),
     "mqtt": SourceEntry("streamq.sources.mqtt:MqttSource", None),
 }

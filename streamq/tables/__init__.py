@@ -27,6 +27,7 @@ BUILTIN_MODULES = (
     "streamq.tables.docker_stats",
     "streamq.tables.docker_engine",
     "streamq.tables.events",
+    "streamq.tables.audit_events",
     "streamq.tables.meta",
 )
 
