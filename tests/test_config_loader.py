@@ -19,6 +19,10 @@ FULL = """\
 capacity = 5000
 max_age = "2h"
 
+[docker]
+socket = "/run/user/1000/docker.sock"
+timeout = "2s"
+
 [sources.process]
 enabled = true
 mode = "netlink"
@@ -41,6 +45,11 @@ enabled = true
 
 [sources.hardware]
 enabled = false
+
+[sources.audit]
+enabled = true
+mode = "multicast"
+event_timeout = "250ms"
 
 [sources.jsonl.app]
 path = "/var/log/app.jsonl"
@@ -97,6 +106,7 @@ def test_every_documented_key():
             assert set(sources[name]) == set(fields_of(entry.load().Options))
     assert set(mqtt) == set(fields_of(SOURCES["mqtt"].load().Options))
     assert set(asdict(config.rings)) == set(fields_of(RingOptions))
+    assert (config.docker.socket, config.docker.timeout) == ("/run/user/1000/docker.sock", 2.0)
 
 
 def test_defaults():

@@ -47,7 +47,6 @@ APPARMOR_TYPES = {
     1504: "APPARMOR_HINT", 1505: "APPARMOR_STATUS", 1506: "APPARMOR_ERROR", 1507: "APPARMOR_KILL",
 }  # fmt: skip
 
-_HEADER = re.compile(rb"^audit\((\d+)\.(\d+):(\d+)\):\s?")
 _FIELD = re.compile(r"([A-Za-z_][\w-]*)=(\"[^\"]*\"|'[^']*'|\S*)")
 _HEX = re.compile(r"^(?:[0-9A-F]{2})+$")
 # Fields the kernel logs with audit_log_untrustedstring: quoted when clean, else hex.
@@ -72,11 +71,21 @@ def is_user_message(kind: int) -> bool:
 
 def parse_record(kind: int, payload: bytes) -> Record | None:
     """One netlink message's payload; None if it is no audit record (a reply, a malformed one)."""
-    m = _HEADER.match(payload)
-    if m is None:
+    if not payload.startswith(b"audit("):
         return None
-    seconds = int(m.group(1)) + int(m.group(2)) / 1000
-    return Record(kind, seconds, int(m.group(3)), decode(payload.rstrip(b"\0\n")), m.end())
+    end = payload.find(b"):", 6)
+    stamp, _, serial = payload[6:end].partition(b":")
+    try:
+        seconds, number_ = float(stamp), int(serial)
+    except ValueError:
+        return None
+    start = end + 3 if payload[end + 2 : end + 3] == b" " else end + 2
+    raw = payload.rstrip(b"\0\n")
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        text = decode(raw)
+    return Record(kind, seconds, number_, text, start)
 
 
 def parse_fields(text: str) -> dict[str, str | None]:
@@ -88,22 +97,26 @@ def parse_fields(text: str) -> dict[str, str | None]:
     for key, raw in _FIELD.findall(text):
         if key in fields:
             continue
-        if raw[:1] == "'":
+        first = raw[:1]
+        if first == '"':
+            fields[key] = raw[1:-1]
+        elif first == "'":
             inner = raw[1:-1]
             fields[key] = inner
             for inner_key, value in parse_fields(inner).items():
                 fields.setdefault(inner_key, value)
-            continue
-        fields[key] = _value(key, raw)
+        elif key in _UNTRUSTED or raw == "(null)":
+            fields[key] = _value(key, raw)
+        else:
+            fields[key] = raw
     return fields
 
 
 def _value(key: str, raw: str) -> str | None:
-    if raw[:1] == '"':
-        return raw[1:-1]
+    """An untrusted string that was not quoted: hex-encoded, or (null)."""
     if raw == "(null)":
         return None
-    if key in _UNTRUSTED and _HEX.match(raw):
+    if _HEX.match(raw):
         return decode(bytes.fromhex(raw))
     return raw
 
