@@ -25,6 +25,7 @@ BUILTIN_MODULES = (
     "streamq.tables.startup",
     "streamq.tables.events",
     "streamq.tables.meta",
+    "streamq.tables.ipc",
 )
 
 
