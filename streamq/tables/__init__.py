@@ -26,6 +26,8 @@ BUILTIN_MODULES = (
     "streamq.tables.events",
     "streamq.tables.meta",
     "streamq.tables.ipc",
+    "streamq.tables.netconf",
+    "streamq.tables.firmware",
 )
 
 
