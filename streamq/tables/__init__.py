@@ -28,6 +28,7 @@ BUILTIN_MODULES = (
     "streamq.tables.ipc",
     "streamq.tables.netconf",
     "streamq.tables.firmware",
+    "streamq.tables.content",
 )
 
 
