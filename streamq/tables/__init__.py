@@ -29,6 +29,7 @@ BUILTIN_MODULES = (
     "streamq.tables.netconf",
     "streamq.tables.firmware",
     "streamq.tables.content",
+    "streamq.tables.ssh",
 )
 
 
