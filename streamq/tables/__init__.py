@@ -30,6 +30,7 @@ BUILTIN_MODULES = (
     "streamq.tables.firmware",
     "streamq.tables.content",
     "streamq.tables.ssh",
+    "streamq.tables.package_files",
 )
 
 
