@@ -31,6 +31,7 @@ BUILTIN_MODULES = (
     "streamq.tables.content",
     "streamq.tables.ssh",
     "streamq.tables.package_files",
+    "streamq.tables.web",
 )
 
 
