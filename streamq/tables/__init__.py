@@ -32,6 +32,7 @@ BUILTIN_MODULES = (
     "streamq.tables.ssh",
     "streamq.tables.package_files",
     "streamq.tables.web",
+    "streamq.tables.memory_hardware",
 )
 
 

@@ -97,8 +97,31 @@ def peer_certificate(hostname: str, timeout: float) -> bytes:
     return der
 
 
-_CERT_TEXT = ["common_name", "organization", "organization_unit", "serial_number", "issuer_common_name", "issuer_organization", "issuer_organization_unit", "valid_from", "valid_to", "sha256_fingerprint", "sha1_fingerprint"]
-_CERT_EXTENSIONS = ["subject_key_identifier", "authority_key_identifier", "key_usage", "extended_key_usage", "policies", "subject_alternative_names", "issuer_alternative_names", "info_access", "subject_info_access", "policy_mappings"]
+_CERT_TEXT = [
+    "common_name",
+    "organization",
+    "organization_unit",
+    "serial_number",
+    "issuer_common_name",
+    "issuer_organization",
+    "issuer_organization_unit",
+    "valid_from",
+    "valid_to",
+    "sha256_fingerprint",
+    "sha1_fingerprint",
+]
+_CERT_EXTENSIONS = [
+    "subject_key_identifier",
+    "authority_key_identifier",
+    "key_usage",
+    "extended_key_usage",
+    "policies",
+    "subject_alternative_names",
+    "issuer_alternative_names",
+    "info_access",
+    "subject_info_access",
+    "policy_mappings",
+]
 
 
 @table(
