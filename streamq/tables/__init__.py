@@ -33,6 +33,7 @@ BUILTIN_MODULES = (
     "streamq.tables.package_files",
     "streamq.tables.web",
     "streamq.tables.memory_hardware",
+    "streamq.tables.osquery_meta",
 )
 
 
