@@ -34,6 +34,7 @@ BUILTIN_MODULES = (
     "streamq.tables.web",
     "streamq.tables.memory_hardware",
     "streamq.tables.osquery_meta",
+    "streamq.tables.mac_policy",
 )
 
 
