@@ -35,6 +35,7 @@ BUILTIN_MODULES = (
     "streamq.tables.memory_hardware",
     "streamq.tables.osquery_meta",
     "streamq.tables.mac_policy",
+    "streamq.tables.md",
 )
 
 
