@@ -8,11 +8,14 @@ without it.
 from __future__ import annotations
 
 import importlib
-import logging
 from functools import cache
 from typing import Any
 
-log = logging.getLogger("streamq.tables")
+
+def _warn(message: str, *args: object) -> None:
+    import logging  # ~5 ms: paid by the first note, not by every cold start
+
+    logging.getLogger("streamq.tables").warning(message, *args)
 
 
 @cache
@@ -21,7 +24,7 @@ def optional_module(module: str, install_hint: str) -> Any | None:
     try:
         return importlib.import_module(module)
     except (ImportError, OSError) as err:  # OSError: the binding's C library is missing
-        log.warning("%s is unavailable (%s); install %s", module, err, install_hint)
+        _warn("%s is unavailable (%s); install %s", module, err, install_hint)
         return None
 
 
@@ -31,4 +34,4 @@ def note_once(message: str) -> None:
 
 @cache
 def _note(message: str) -> None:
-    log.warning("%s", message)
+    _warn("%s", message)

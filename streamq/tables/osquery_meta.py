@@ -8,7 +8,6 @@ sources and sinks; extensions are streamq itself and its table plugins.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
@@ -112,6 +111,8 @@ def gen_osquery_flags(ctx):
 
 
 def _pack_files(daemon) -> list[str]:
+    import glob
+
     packs = (getattr(getattr(daemon, "config", None), "daemon", None) or {}).get("packs") or {}
     files = []
     for pattern in packs.get("paths", ()):

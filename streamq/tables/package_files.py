@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
@@ -82,6 +81,8 @@ def yum_source_rows(root: str = "") -> list[dict]:
     repos, main = pkgfiles.parse_repo_file(conf.decode("utf-8", "replace")) if conf else ([], {})
     rows.extend({**repo, "source": pkgfiles.YUM_CONF} for repo in repos)
     repos_dir = main.get("reposdir", pkgfiles.YUM_REPOS_DIR).split(",")[0].split()[0]
+    import glob
+
     for path in sorted(glob.glob(glob.escape(root + repos_dir) + "/*.repo")):
         data = procfs.read_or_none(path)
         if data is None:
