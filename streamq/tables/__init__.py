@@ -36,6 +36,7 @@ BUILTIN_MODULES = (
     "streamq.tables.osquery_meta",
     "streamq.tables.mac_policy",
     "streamq.tables.md",
+    "streamq.tables.editors",
 )
 
 
