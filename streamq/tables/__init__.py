@@ -37,6 +37,7 @@ BUILTIN_MODULES = (
     "streamq.tables.mac_policy",
     "streamq.tables.md",
     "streamq.tables.editors",
+    "streamq.tables.cloud",
 )
 
 
