@@ -38,6 +38,7 @@ BUILTIN_MODULES = (
     "streamq.tables.md",
     "streamq.tables.editors",
     "streamq.tables.cloud",
+    "streamq.tables.cpu_registers",
 )
 
 
