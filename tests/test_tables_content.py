@@ -208,3 +208,25 @@ def test_content_tables_cost_nothing_at_cold_start():
     out = sh(sys.executable, "-c", code)
     assert out.strip() == "[]", f"imported at startup: {out}"
     assert retry(lambda: time.monotonic() - start < 30)
+
+
+@pytest.mark.parametrize(
+    ("module", "sql"),
+    [
+        ("magic", "SELECT * FROM magic WHERE path = '/bin/ls'"),
+        ("yara", "SELECT * FROM yara_file WHERE path = '/bin/ls' AND sigrule = 'rule a { condition: true }'"),
+        ("augeas", "SELECT * FROM augeas WHERE path = '/etc/hosts'"),
+    ],
+)
+def test_missing_library_is_one_note_and_no_rows(module, sql):
+    code = (
+        f"import sys; sys.modules[{module!r}] = None\n"  # as if the package were not installed
+        "import streamq\n"
+        "conn = streamq.connect()\n"
+        f"print(len(conn.query({sql!r})), len(conn.query({sql!r})))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "0"]
+    notes = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(notes) == 1 and module in notes[0] and "install" in notes[0], result.stderr

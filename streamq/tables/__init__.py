@@ -39,6 +39,7 @@ BUILTIN_MODULES = (
     "streamq.tables.editors",
     "streamq.tables.cloud",
     "streamq.tables.cpu_registers",
+    "streamq.tables.config_trees",
 )
 
 
