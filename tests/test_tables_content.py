@@ -230,3 +230,14 @@ def test_missing_library_is_one_note_and_no_rows(module, sql):
     assert result.stdout.split() == ["0", "0"]
     notes = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(notes) == 1 and module in notes[0] and "install" in notes[0], result.stderr
+
+
+def test_yara_sig_group_from_config(conn, tmp_path, rule_file, monkeypatch):
+    from streamq.tables import _yarascan
+
+    monkeypatch.setitem(_yarascan.SIGNATURE_GROUPS, "base", [str(rule_file)])
+    (tmp_path / "hit.txt").write_text("streamq-yara-marker")
+    (row,) = conn.query(
+        "SELECT matches, sig_group FROM yara_file WHERE path = ? AND sig_group = 'base'", (str(tmp_path / "hit.txt"),)
+    )
+    assert row == {"matches": "has_marker", "sig_group": "base"}

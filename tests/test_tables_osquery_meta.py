@@ -115,3 +115,21 @@ def test_registry_lists_every_table(conn):
 def test_extensions_start_with_core(conn):
     core = conn.query("SELECT * FROM osquery_extensions WHERE uuid = 0")
     assert [(r["name"], r["version"], r["type"]) for r in core] == [("core", streamq.__version__, "core")]
+
+
+def test_prometheus_and_yara_sections_reach_the_tables(tmp_path):
+    from streamq.config import loader
+    from streamq.daemon.app import configure_tables
+    from streamq.tables import _yarascan, web
+
+    config = loader.parse(
+        '[prometheus_targets]\nurls = ["http://127.0.0.1:9/metrics"]\ntimeout = "3s"\n'
+        f'[yara]\nsignatures = {{ base = ["{tmp_path}/a.yar"] }}\n'
+    )
+    try:
+        configure_tables(config)
+        assert (web.PROMETHEUS.urls, web.PROMETHEUS.timeout) == (("http://127.0.0.1:9/metrics",), 3.0)
+        assert {"base": [f"{tmp_path}/a.yar"]} == _yarascan.SIGNATURE_GROUPS
+    finally:
+        configure_tables(loader.parse(""))
+    assert web.PROMETHEUS.urls == () and _yarascan.SIGNATURE_GROUPS == {}

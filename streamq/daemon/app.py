@@ -51,6 +51,15 @@ def load_config(path: str | None) -> Config:
     return config_mod.load(path)
 
 
+def configure_tables(config: Config) -> None:
+    """Hand the tables that read config their sections: prometheus_metrics' targets, yara's groups."""
+    from ..tables import _yarascan, web
+
+    web.configure_prometheus(config.prometheus_targets.urls, config.prometheus_targets.timeout)
+    _yarascan.SIGNATURE_GROUPS.clear()
+    _yarascan.SIGNATURE_GROUPS.update(config.yara.signatures)
+
+
 class Daemon:
     """The running daemon; also the typed handle (streamq.sql.session.DaemonHandle) its tables see."""
 
@@ -72,6 +81,7 @@ class Daemon:
         self.config_hash = hashlib.sha1(config.text.encode()).hexdigest()
         self.control: Any = None
         self.fleet: Any = None
+        configure_tables(config)
 
     @property
     def queries(self) -> dict[str, QueryRuntime]:
@@ -255,6 +265,7 @@ class Daemon:
             self.sinks, self.deliveries, self._delivery_tasks = {}, {}, []
             await self._start_sinks(new)
         self.config = new
+        configure_tables(new)
         self.config_hash = hashlib.sha1(new.text.encode()).hexdigest()
         await self._start_sources(new, new_specs)
         for name in old_specs.keys() - new_specs.keys():

@@ -113,9 +113,9 @@ def gen_osquery_flags(ctx):
 def _pack_files(daemon) -> list[str]:
     import glob
 
-    packs = (getattr(getattr(daemon, "config", None), "daemon", None) or {}).get("packs") or {}
+    packs = getattr(getattr(daemon, "config", None), "packs", None)
     files = []
-    for pattern in packs.get("paths", ()):
+    for pattern in getattr(packs, "paths", ()):
         files.extend(sorted(glob.glob(pattern)))
     return list(dict.fromkeys(files))
 
@@ -159,13 +159,11 @@ def gen_osquery_packs(ctx):
 
 def _extensions() -> list[dict]:
     """streamq itself (uuid 0) and each table plugin package (1, 2, ...)."""
-    from .. import __version__
-
     rows = [
         {
             "uuid": 0,
             "name": "core",
-            "version": __version__,
+            "version": _version("streamq"),
             "sdk_version": "0.0.0",
             "path": os.path.dirname(os.path.dirname(__file__)),
             "type": "core",
