@@ -82,6 +82,27 @@ class PackOptions:
     paths: list = option([], string_list, doc="osquery pack files (globs allowed).")
 
 
+@dataclass(frozen=True)
+class PrometheusTargetsOptions:
+    """osquery's prometheus_targets: what `SELECT * FROM prometheus_metrics` scrapes."""
+
+    urls: list = option([], string_list, doc="Prometheus endpoints to scrape.")
+    timeout: float = option(1.0, positive_duration, doc="Seconds to wait for each endpoint.")
+
+
+def signature_groups(value: Any) -> dict[str, list[str]]:
+    if not isinstance(value, dict):
+        raise ValueError('expected a table like { group = ["/etc/streamq/rules.yar"] }')
+    return {str(group): string_list(files) for group, files in value.items()}
+
+
+@dataclass(frozen=True)
+class YaraOptions:
+    """osquery's yara config: named groups of rule files for `sig_group = NAME`."""
+
+    signatures: dict = option({}, signature_groups, doc="Group name -> rule files (source or compiled).")
+
+
 def interval_decorators(value: Any) -> dict[float, list[str]]:
     if not isinstance(value, dict):
         raise ValueError('expected a table like { "3600" = ["SELECT ..."] }')
@@ -141,6 +162,8 @@ SECTIONS: dict[str, type] = {
     "control": ControlOptions,
     "fleet": FleetOptions,
     "docker": DockerOptions,
+    "prometheus_targets": PrometheusTargetsOptions,
+    "yara": YaraOptions,
 }
 
 
@@ -168,6 +191,8 @@ class Config:
     control: ControlOptions = field(default_factory=ControlOptions)
     fleet: FleetOptions | None = None
     docker: DockerOptions = field(default_factory=DockerOptions)
+    prometheus_targets: PrometheusTargetsOptions = field(default_factory=PrometheusTargetsOptions)
+    yara: YaraOptions = field(default_factory=YaraOptions)
 
     @property
     def host_identifier(self) -> str:

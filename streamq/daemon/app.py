@@ -52,8 +52,15 @@ def load_config(path: str | None) -> Config:
     return config_mod.load(path)
 
 
-def configure_docker(config: Config) -> None:
+def configure_tables(config: Config) -> None:
+    """Hand the tables that read config their sections: the Docker engine's socket,
+    prometheus_metrics' targets, yara's signature groups."""
+    from ..tables import _yarascan, web
+
     dockerapi.configure(socket=config.docker.socket, timeout=config.docker.timeout)
+    web.configure_prometheus(config.prometheus_targets.urls, config.prometheus_targets.timeout)
+    _yarascan.SIGNATURE_GROUPS.clear()
+    _yarascan.SIGNATURE_GROUPS.update(config.yara.signatures)
 
 
 class Daemon:
@@ -61,7 +68,6 @@ class Daemon:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        configure_docker(config)
         self.host = config.host_identifier
         self.rings = Rings(config.rings.capacity, config.rings.max_age)
         self.sql = SqlThread()
@@ -78,6 +84,7 @@ class Daemon:
         self.config_hash = hashlib.sha1(config.text.encode()).hexdigest()
         self.control: Any = None
         self.fleet: Any = None
+        configure_tables(config)
 
     @property
     def queries(self) -> dict[str, QueryRuntime]:
@@ -261,7 +268,7 @@ class Daemon:
             self.sinks, self.deliveries, self._delivery_tasks = {}, {}, []
             await self._start_sinks(new)
         self.config = new
-        configure_docker(new)
+        configure_tables(new)
         self.config_hash = hashlib.sha1(new.text.encode()).hexdigest()
         await self._start_sources(new, new_specs)
         for name in old_specs.keys() - new_specs.keys():

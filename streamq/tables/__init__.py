@@ -29,6 +29,21 @@ BUILTIN_MODULES = (
     "streamq.tables.events",
     "streamq.tables.audit_events",
     "streamq.tables.meta",
+    "streamq.tables.ipc",
+    "streamq.tables.netconf",
+    "streamq.tables.firmware",
+    "streamq.tables.content",
+    "streamq.tables.ssh",
+    "streamq.tables.package_files",
+    "streamq.tables.web",
+    "streamq.tables.memory_hardware",
+    "streamq.tables.osquery_meta",
+    "streamq.tables.mac_policy",
+    "streamq.tables.md",
+    "streamq.tables.editors",
+    "streamq.tables.cloud",
+    "streamq.tables.cpu_registers",
+    "streamq.tables.config_trees",
 )
 
 

@@ -1,0 +1,245 @@
+"""HTTP(S) from a query: fetch a URL, read a server's TLS certificate, scrape Prometheus targets.
+
+Every request has a short timeout so a dead host costs seconds, not a hung
+query. The standard library's urllib and ssl do the I/O; Prometheus' own
+text-format parser (prometheus_client) reads the metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ..sql.schema import BIGINT, DOUBLE, INTEGER, TEXT, Column, table
+from ._common import lazy_module
+from ._optional import note_once, optional_module
+
+tlscert = lazy_module("streamq.tables._tlscert")
+
+CURL_TIMEOUT = 5.0
+CERT_TIMEOUT = 4  # osquery's default read timeout for curl_certificate, seconds
+USER_AGENT = "osquery"  # what osquery sends; servers that key on it see the same client
+MAX_BODY = 16 << 20
+
+
+def http_get(url: str, user_agent: str, timeout: float) -> tuple[int, bytes]:
+    """(status, body) of a GET; an HTTP error status is a response, not a failure."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"User-Agent": user_agent})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read(MAX_BODY)
+    except urllib.error.HTTPError as err:
+        return err.code, err.read(MAX_BODY)
+
+
+@table(
+    "curl",
+    "Fetch a URL with HTTP GET and return the status, timing and body.",
+    [
+        Column("url", TEXT, "The URL to fetch.", required=True, index=True),
+        Column("method", TEXT, "HTTP method: GET."),
+        Column("user_agent", TEXT, "User-Agent header to send (default osquery).", additional=True),
+        Column("response_code", INTEGER, "HTTP status code of the response."),
+        Column("round_trip_time", BIGINT, "Time from request to the whole response, microseconds."),
+        Column("bytes", BIGINT, "Length of the response body in bytes."),
+        Column("result", TEXT, "The response body."),
+    ],
+    examples=("SELECT response_code, bytes FROM curl WHERE url = 'http://127.0.0.1:8080/health'",),
+    cost=1,
+)
+def gen_curl(ctx):
+    agents = [a for a in ctx.eq("user_agent") or [USER_AGENT] if isinstance(a, str)]
+    for url in [u for u in ctx.eq("url") or () if isinstance(u, str)]:
+        for agent in agents:
+            start = time.monotonic()
+            try:
+                status, body = http_get(url, agent, CURL_TIMEOUT)
+            except (OSError, ValueError) as err:
+                note_once(f"curl: {url}: {err}")
+                continue
+            yield {
+                "url": url,
+                "method": "GET",
+                "user_agent": agent,
+                "response_code": status,
+                "round_trip_time": int((time.monotonic() - start) * 1_000_000),
+                "bytes": len(body),
+                "result": body.decode("utf-8", "replace"),
+            }
+
+
+def split_host_port(hostname: str) -> tuple[str, int]:
+    host, sep, port = hostname.rpartition(":")
+    if not sep or "]" in port:  # no port, or an IPv6 literal without one
+        return hostname.strip("[]"), 443
+    return host.strip("[]"), int(port) if port else 443
+
+
+def peer_certificate(hostname: str, timeout: float) -> bytes:
+    """The DER certificate a TLS server presents, unverified (the point is to look at it)."""
+    import socket
+    import ssl
+
+    host, port = split_host_port(hostname)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection((host, port), timeout=timeout) as sock,
+        context.wrap_socket(sock, server_hostname=host) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    if not der:
+        raise OSError("the server sent no certificate")
+    return der
+
+
+_CERT_TEXT = [
+    "common_name",
+    "organization",
+    "organization_unit",
+    "serial_number",
+    "issuer_common_name",
+    "issuer_organization",
+    "issuer_organization_unit",
+    "valid_from",
+    "valid_to",
+    "sha256_fingerprint",
+    "sha1_fingerprint",
+]
+_CERT_EXTENSIONS = [
+    "subject_key_identifier",
+    "authority_key_identifier",
+    "key_usage",
+    "extended_key_usage",
+    "policies",
+    "subject_alternative_names",
+    "issuer_alternative_names",
+    "info_access",
+    "subject_info_access",
+    "policy_mappings",
+]
+
+
+@table(
+    "curl_certificate",
+    "The TLS certificate a server presents (connects, reads it, does not verify it).",
+    [
+        Column("hostname", TEXT, "Host to connect to, with an optional :port (default 443).", required=True),
+        *[Column(c, TEXT, f"Certificate {c.replace('_', ' ')}.") for c in _CERT_TEXT],
+        Column("version", INTEGER, "X.509 version (3)."),
+        Column("signature_algorithm", TEXT, "Signature algorithm, OpenSSL's short name."),
+        Column("signature", TEXT, "Signature bytes as colon-separated hex."),
+        *[Column(c, TEXT, f"The {c.replace('_', ' ')} extension as OpenSSL prints it.") for c in _CERT_EXTENSIONS],
+        Column("has_expired", INTEGER, "1 when the certificate is past its end of validity."),
+        Column("basic_constraint", TEXT, "The basic constraints extension as OpenSSL prints it."),
+        Column("name_constraints", TEXT, "The name constraints extension."),
+        Column("policy_constraints", TEXT, "The policy constraints extension."),
+        Column("dump_certificate", INTEGER, "Set to 1 to fill pem.", hidden=True, additional=True),
+        Column("timeout", INTEGER, "Seconds to wait for the server (default 4).", hidden=True, additional=True),
+        Column("pem", TEXT, "The certificate in PEM, when dump_certificate = 1."),
+    ],
+    examples=(
+        "SELECT common_name, issuer_common_name, valid_to, has_expired FROM curl_certificate WHERE hostname = 'localhost:8443'",
+    ),
+    cost=1,
+)
+def gen_curl_certificate(ctx):
+    dump = 1 in (ctx.eq("dump_certificate") or ())
+    timeouts = [t for t in ctx.eq("timeout") or () if isinstance(t, int) and t > 0]
+    timeout = timeouts[0] if timeouts else CERT_TIMEOUT
+    for hostname in [h for h in ctx.eq("hostname") or () if isinstance(h, str)]:
+        try:
+            der = peer_certificate(hostname, timeout)
+            row = tlscert.certificate_columns(der)
+        except (OSError, ValueError) as err:
+            note_once(f"curl_certificate: {hostname}: {err}")
+            continue
+        yield {
+            **row,
+            "hostname": hostname,
+            "dump_certificate": int(dump),
+            "timeout": timeout,
+            "pem": tlscert.pem(der) if dump else None,
+        }
+
+
+# --- prometheus_metrics --------------------------------------------------------------------
+
+
+@dataclass
+class PrometheusTargets:
+    """osquery's `prometheus_targets` config: URLs scraped when a query names none."""
+
+    urls: tuple[str, ...] = ()
+    timeout: float = 1.0
+
+
+PROMETHEUS = PrometheusTargets()
+
+
+def configure_prometheus(urls, timeout: float = 1.0) -> None:
+    """Set the targets from the `[prometheus_targets]` config section."""
+    PROMETHEUS.urls = tuple(urls)
+    PROMETHEUS.timeout = timeout
+
+
+def metric_name(name: str, labels: dict[str, str]) -> str:
+    """The sample as the exposition format writes it: name{label="value",...}."""
+    if not labels:
+        return name
+    escaped = (v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") for v in labels.values())
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in zip(labels, escaped)) + "}"
+
+
+def metric_rows(target: str, text: str, scraped_ms: int) -> list[dict]:
+    parser = optional_module("prometheus_client.parser", "prometheus-client")
+    if parser is None:
+        return []
+    rows = []
+    for family in parser.text_string_to_metric_families(text):
+        for sample in family.samples:
+            rows.append(
+                {
+                    "target_name": target,
+                    "metric_name": metric_name(sample.name, sample.labels),
+                    "metric_value": float(sample.value),
+                    "timestamp_ms": scraped_ms,
+                }
+            )
+    return rows
+
+
+@table(
+    "prometheus_metrics",
+    "Samples scraped from Prometheus endpoints: `WHERE target_name = URL`, or the [prometheus_targets] URLs.",
+    [
+        Column("target_name", TEXT, "URL of the scraped endpoint; `target_name = URL` scrapes that one.", index=True),
+        Column("metric_name", TEXT, "Sample name with its labels, as the exposition format writes it."),
+        Column("metric_value", DOUBLE, "Sample value."),
+        Column("timestamp_ms", BIGINT, "When the target was scraped, unix milliseconds."),
+    ],
+    examples=(
+        "SELECT metric_name, metric_value FROM prometheus_metrics WHERE target_name = 'http://127.0.0.1:9100/metrics'",
+    ),
+    cost=1,
+)
+def gen_prometheus_metrics(ctx):
+    named = ctx.eq("target_name")
+    targets = [t for t in named if isinstance(t, str)] if named is not None else list(PROMETHEUS.urls)
+    for target in targets:
+        try:
+            status, body = http_get(target, USER_AGENT, PROMETHEUS.timeout)
+        except (OSError, ValueError) as err:
+            note_once(f"prometheus_metrics: {target}: {err}")
+            continue
+        if status != 200:
+            note_once(f"prometheus_metrics: {target}: HTTP {status}")
+            continue
+        try:
+            yield from metric_rows(target, body.decode("utf-8", "replace"), int(time.time() * 1000))
+        except ValueError as err:  # not the text exposition format
+            note_once(f"prometheus_metrics: {target}: {err}")
