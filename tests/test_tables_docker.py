@@ -346,14 +346,14 @@ def test_volumes_match_volume_ls_and_inspect(engine, conn):
 
 def test_docker_section_sets_the_socket_and_timeout(tmp_path):
     from streamq.config import loader
-    from streamq.daemon.app import configure_docker
+    from streamq.daemon.app import configure_tables
 
     config = loader.parse(f'[docker]\nsocket = "{tmp_path}/engine.sock"\ntimeout = "2s"\n', "streamq.toml")
     try:
-        configure_docker(config)
+        configure_tables(config)
         assert dockerapi.socket_path() == f"{tmp_path}/engine.sock"
         assert config.docker.timeout == 2.0
-        configure_docker(loader.parse("", "empty.toml"))  # no section: the environment, else Docker's default
+        configure_tables(loader.parse("", "empty.toml"))  # no section: the environment, else Docker's default
         assert dockerapi.socket_path() == os.environ.get(dockerapi.SOCKET_ENV, dockerapi.DEFAULT_SOCKET)
     finally:
         dockerapi.configure()
