@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, StreamqError
+from ..text import visible
 from .parser import build_parser
 
 if TYPE_CHECKING:
@@ -22,15 +23,17 @@ def _config(args: argparse.Namespace):
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from . import output
-
+    statements = _statements(args)
+    if len(statements) > 1 and (args.follow or args.repeat):
+        raise ConfigError("--follow and --repeat take one SQL statement")
     if args.connect is not None:
-        return _query_daemon(args)
+        return _query_daemon(args, statements)
     config = _config(args)
     if args.leak_check and not args.repeat:
         raise ConfigError("--leak-check goes with --repeat N")
     if args.repeat and (args.follow or args.mode not in ("pretty", "json")):
         raise ConfigError("--repeat prints a report: it does not go with --follow, --csv or --line")
+    args.sql = statements[0]
     if args.follow:
         return _follow(args, config)
     if args.count or args.timeout:
@@ -44,20 +47,44 @@ def cmd_query(args: argparse.Namespace) -> int:
     conn = connect()
     if args.repeat:
         return _repeat(args, conn)
-    names, rows = conn.execute(args.sql)
-    output.write_rows(sys.stdout, args.mode, names, rows)
+    _write_results(args.mode, (conn.execute(sql) for sql in statements))
     return 0
 
 
-def _query_daemon(args: argparse.Namespace) -> int:
-    from ..client import Client
+def _statements(args: argparse.Namespace) -> list[str]:
+    """The SQL statements to run, from the argument or (``-``) stdin; none at all is a usage error."""
+    from ..sql.statements import split
+
+    text = sys.stdin.buffer.read().decode("utf-8", "surrogateescape") if args.sql == "-" else args.sql
+    # Raw non-UTF-8 bytes (a file name pasted from a shell) arrive as surrogate escapes, which
+    # SQLite cannot take; as \xNN they are the very text the tables print for those bytes.
+    statements = split(visible(text))
+    if not statements:
+        where = "stdin" if args.sql == "-" else "the SQL argument"
+        raise ConfigError(f"no SQL statement in {where} (it is empty or only comments)")
+    return statements
+
+
+def _write_results(mode: str, results) -> None:
+    """Each statement's result as its own result set, as osqueryi does (docs: README "Output")."""
     from . import output
+
+    written = False
+    for names, rows in results:
+        if written and mode in ("csv", "line"):
+            sys.stdout.write("\n")  # a blank line between result sets
+        written = output.write_rows(sys.stdout, mode, names, rows) > 0 or mode == "json" or written
+        sys.stdout.flush()
+
+
+def _query_daemon(args: argparse.Namespace, statements: list[str]) -> int:
+    from ..client import Client
 
     if args.follow or args.count or args.timeout or args.repeat or args.leak_check:
         raise ConfigError("--follow, --count, --timeout, --repeat and --leak-check run here, not with --connect")
     with Client(args.connect, on_truncated=_warn_truncated) as client:
-        names, rows = client.execute(args.sql)
-    output.write_rows(sys.stdout, args.mode, names, rows)
+        # The daemon takes one statement per request: send them one by one, print as they come.
+        _write_results(args.mode, (client.execute(sql) for sql in statements))
     return 0
 
 
@@ -141,9 +168,12 @@ def cmd_tables(args: argparse.Namespace) -> int:
 
         sys.stdout.write(tables_markdown())
         return 0
-    for name in sorted(load_tables()):
-        if not args.pattern or args.pattern in name:
-            print(name)
+    names = [name for name in sorted(load_tables()) if not args.pattern or args.pattern in name]
+    for name in names:
+        print(name)
+    if not names:
+        _error(f"no table name contains {args.pattern!r}")
+        return 1
     return 0
 
 
@@ -294,7 +324,8 @@ def _plugin_warnings() -> None:
 
 
 def _error(message: str) -> None:
-    print(f"streamq: error: {' '.join(message.split())}", file=sys.stderr)
+    text = " ".join(message.split()) or "failed without a message (a bug: please report it)"
+    print(f"streamq: error: {visible(text)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
