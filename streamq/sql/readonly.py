@@ -16,6 +16,7 @@ The connection belongs to the thread that opened it (the daemon's SQL thread).
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -51,6 +52,9 @@ _LIMITS = {
     apsw.SQLITE_LIMIT_LENGTH: 16 * 1024 * 1024,  # one string or blob; the default is 1 GB
     apsw.SQLITE_LIMIT_SQL_LENGTH: 1024 * 1024,
 }
+# Statements whose kind reads; the authorizer and SQLite's own read-only verdict decide the rest.
+_READING_STATEMENTS = frozenset({"SELECT", "WITH", "VALUES", "PRAGMA", "EXPLAIN"})
+_FIRST_WORD = re.compile(r"(?:\s+|--[^\n]*\n?|/\*.*?\*/)*([A-Za-z]+)", re.DOTALL)
 _PROGRESS_STEPS = 1000  # VDBE instructions between deadline checks: ~10-50 us
 
 
@@ -60,6 +64,7 @@ class Limits:
 
     max_rows: int = 100_000
     deadline: float = 10.0
+    max_reply_bytes: int = 16 * 1024 * 1024  # the reply as JSON, about; past it the request fails
 
 
 class Result(NamedTuple):
@@ -98,8 +103,17 @@ class ReadOnlyConnection:
         def trace(cursor: apsw.Cursor, statement: str, bindings: Any) -> bool:
             nonlocal statements
             statements += 1
+            if statements > 1:
+                return False
+            # The authorizer is asked nothing by some statements (a bare REINDEX with no index
+            # to rebuild compiles to nothing, and SQLite calls it read-only): the statement's
+            # kind must be one that reads, and SQLite must agree that it only reads.
+            kind = _first_word(statement)
+            if kind not in _READING_STATEMENTS or not cursor.is_readonly:
+                self._refused = self._refused or kind
+                return False
             columns[:] = [d[0] for d in cursor.get_description()]
-            return statements == 1
+            return True
 
         end = time.monotonic() + seconds
         raw.set_progress_handler(lambda: time.monotonic() > end, _PROGRESS_STEPS)
@@ -108,13 +122,22 @@ class ReadOnlyConnection:
         cursor.exec_trace = trace
         rows: list[tuple] = []
         truncated = False
+        budget = self.limits.max_reply_bytes
         try:
             for row in cursor.execute(sql, params):
                 if len(rows) >= cap:
                     truncated = True
                     break
+                budget -= reply_size(row)
+                if budget < 0:  # stop reading now: the rows so far are what the memory holds
+                    raise QueryError(
+                        f"the reply would be over {self.limits.max_reply_bytes} bytes (max_reply_bytes) "
+                        f"after {len(rows)} rows: ask for fewer rows or smaller columns"
+                    )
                 rows.append(row)
         except apsw.ExecTraceAbort:
+            if self._refused:
+                raise QueryError(f"not allowed on the read-only connection: {self._refused}") from None
             raise QueryError("one statement per request") from None
         except apsw.AuthError as err:
             raise QueryError(f"not allowed on the read-only connection: {self._refused or _message(err)}") from None
@@ -167,9 +190,24 @@ def guard(raw: apsw.Connection, authorizer) -> None:
 
 
 def _cap(asked: float | int | None, most: float | int) -> float:
-    if asked is None or asked <= 0:
+    if asked is None:
         return most
+    if asked <= 0:  # never "no limit": a caller that means none leaves it out
+        raise QueryError("deadline and max_rows must be above zero")
     return min(asked, most)
+
+
+def reply_size(row: tuple) -> int:
+    """About how many bytes ``row`` takes in a JSON reply (BLOBs go as hex: twice their length)."""
+    size = 2
+    for value in row:
+        if isinstance(value, str):
+            size += (len(value) if value.isascii() else len(value.encode())) + 3
+        elif isinstance(value, bytes):
+            size += 2 * len(value) + 3
+        else:
+            size += 21  # a number, or null
+    return size
 
 
 def _describe(op: int, p1: str | None, p2: str | None) -> str:
@@ -185,3 +223,9 @@ def _describe(op: int, p1: str | None, p2: str | None) -> str:
         return "changing the schema (CREATE, DROP, ALTER, ANALYZE)"
     subject = p1 if p1 and op not in (apsw.SQLITE_TRANSACTION, apsw.SQLITE_SAVEPOINT) else None
     return f"{action} {subject}" if subject else action
+
+
+def _first_word(statement: str) -> str:
+    """The statement's first keyword, upper case, after any comments."""
+    match = _FIRST_WORD.match(statement)
+    return match.group(1).upper() if match else "an empty statement"
