@@ -259,13 +259,16 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     # Named hosts, and hosts online when asked, count in the exit code; a host already offline does not.
     for host in result.missing:
         status = result.statuses.get(host)
-        note = f" (status: {status})" if status else ""
-        print(f"streamq: {host}: no answer within {args.timeout:g}s{note}", file=sys.stderr)
+        if status == "offline":  # not waited for: it cannot answer
+            print(f"streamq: {host}: no answer (status: offline)", file=sys.stderr)
+        else:
+            note = f" (status: {status})" if status else ""
+            print(f"streamq: {host}: no answer within {args.timeout:g}s{note}", file=sys.stderr)
     if not args.host:
         for host in sorted(result.statuses.keys() - result.expected - result.replies.keys()):
             print(f"streamq: {host}: no answer (status: {result.statuses[host]})", file=sys.stderr)
     if not result.replies and not result.expected:
-        print(f"streamq: no host answered within {args.timeout:g}s", file=sys.stderr)
+        print("streamq: no host is online to answer", file=sys.stderr)
         return 1
     return 0 if result.complete else 1
 
