@@ -210,14 +210,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     config = load_config(args.config)
     if args.check:
-        print(f"{config.path}: ok")
-        return 0
+        return _check(config)
     logging.basicConfig(level=logging.INFO, format="streamq: %(message)s", stream=sys.stderr)
 
     async def main() -> int:
         return await Daemon(config).run()
 
     return asyncio.run(main())
+
+
+def _check(config) -> int:
+    """`run --check`: the checks `run` makes at start (streamq.daemon.check), without starting."""
+    from ..daemon.check import check
+
+    report = check(config)
+    for warning in report.warnings:
+        print(f"streamq: warning: {visible(warning)}", file=sys.stderr)
+    for name, why in report.skipped.items():
+        print(f"streamq: warning: pack query {name} skipped: {visible(why)}", file=sys.stderr)
+    for error in report.errors:
+        _error(error)
+    if report.errors:
+        return 2
+    queries, sinks = len(config.queries) - len(report.skipped), len(config.sinks)
+    print(f"{config.path}: ok ({queries} {'query' if queries == 1 else 'queries'}, {sinks} sink{'s' * (sinks != 1)})")
+    return 0
 
 
 def cmd_fleet(args: argparse.Namespace) -> int:

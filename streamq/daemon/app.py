@@ -33,6 +33,7 @@ from ..sinks.delivery import Delivery
 from ..sources import manager, table_sources
 from ..sql.connection import connect
 from ..sql.thread import SqlThread
+from .check import Report, check
 from .queries import QuerySpec, query_specs
 from .scheduler import QueryRuntime, Scheduler
 from .state import StateStore
@@ -61,6 +62,22 @@ def configure_tables(config: Config) -> None:
     web.configure_prometheus(config.prometheus_targets.urls, config.prometheus_targets.timeout)
     _yarascan.SIGNATURE_GROUPS.clear()
     _yarascan.SIGNATURE_GROUPS.update(config.yara.signatures)
+
+
+def checked(config: Config) -> Report:
+    """streamq.daemon.check's report, its warnings logged; ConfigError if `run --check` would fail."""
+    report = check(config)
+    if report.errors:
+        raise ConfigError("; ".join(report.errors))
+    for warning in report.warnings:
+        log.warning("%s", warning)
+    for name, why in report.skipped.items():
+        log.warning("pack query %s skipped: %s", name, why)
+    return report
+
+
+def _queries(n: int) -> str:
+    return f"{n} query" if n == 1 else f"{n} queries"
 
 
 class Daemon:
@@ -108,9 +125,10 @@ class Daemon:
             raise
 
     async def _start(self, state_path: str) -> None:
+        report = checked(self.config)  # what `run --check` finds stops the start here, before any file
         manager.declare_stream_tables(self.config.sources)
         self.conn = await self.sql(connect, rings=self.rings, daemon=self)
-        specs = query_specs(self.config)
+        specs = {n: s for n, s in query_specs(self.config).items() if n not in report.skipped}
         # Sources are built (not started) first: a table no source fills is a config error,
         # and it must come before any file is created.
         sources = await self._build_sources(self.config, specs)
@@ -140,7 +158,7 @@ class Daemon:
         from .fleet import start_fleet
 
         self.fleet = await start_fleet(self)
-        log.info("streamq %s running %d queries as %s", __version__, len(specs), self.host)
+        log.info("streamq %s running %s as %s", __version__, _queries(len(specs)), self.host)
 
     def _path_error(self, key: tuple[str, ...], path: str, err: BaseException) -> ConfigError:
         reason = getattr(err, "strerror", None) or str(err)
@@ -258,11 +276,12 @@ class Daemon:
         path = self.config.path if self.config.path and not self.config.path.startswith("<") else None
         try:
             new = load_config(path)
+            report = checked(new)
         except ConfigError as err:
             log.error("reload refused, keeping the running config: %s", err)
             return
         old_specs = {name: rt.spec for name, rt in self.scheduler.queries.items()}
-        new_specs = query_specs(new)
+        new_specs = {n: s for n, s in query_specs(new).items() if n not in report.skipped}
         if new.sinks != self.config.sinks:
             await self._stop_sinks()
             self.sinks, self.deliveries, self._delivery_tasks = {}, {}, []
@@ -277,7 +296,7 @@ class Daemon:
             if old_specs.get(name) != spec:
                 await self.scheduler.remove(name)
                 await self.scheduler.add(spec)
-        log.info("config reloaded: %d queries", len(new_specs))
+        log.info("config reloaded: %s", _queries(len(new_specs)))
 
     async def _watch_memory(self) -> None:
         budget = self.config.schedule.memory_mb * 1024 * 1024

@@ -93,6 +93,18 @@ class FileSource(Source):
         self._last_event = time.time()
         self._limit_hit = False
 
+    @classmethod
+    def warnings(cls, options: FileOptions) -> list[str]:
+        out = []
+        for pattern in options.paths:
+            try:
+                watch = plan(pattern)
+            except ValueError:
+                continue  # reported as the source's error when it starts
+            if not any(os.path.isdir(encode_path(d)) for d in expand_base(watch.base)):
+                out.append(f"watch path {pattern!r}: {watch.base} does not exist (yet); watched once it appears")
+        return out
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def run(self) -> None:

@@ -16,6 +16,7 @@ The connection belongs to the thread that opened it (the daemon's SQL thread).
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import apsw
 from ..errors import QueryError
 from ..ring import Rings
 from .connection import Connection, Params, _message, connect
+from .schema import REGISTRY
 from .session import DaemonHandle
 
 # What SELECT needs, CTEs and window functions included (SQLite reports those as SELECT).
@@ -156,6 +158,29 @@ class ReadOnlyConnection:
             cursor.close(force=True)
         return Result(columns, rows, truncated)
 
+    def prepare(self, sql: str) -> None:
+        """Prepare ``sql`` as :meth:`run` would, without running it; QueryError if it could not run.
+
+        Beyond what preparing finds (syntax, unknown tables and columns, the guard), the
+        plan must give every table that needs a constraint (``file``, ``hash``) one.
+        """
+        if "\0" in sql:
+            raise QueryError("the SQL holds a NUL character")
+        kind = _first_word(sql)
+        if kind not in _READING_STATEMENTS:
+            raise QueryError(f"not allowed on the read-only connection: {kind}")
+        self._refused = None
+        try:
+            plan = list(self.conn.apsw.cursor().execute(sql, explain=2))
+        except apsw.AuthError as err:
+            raise QueryError(f"not allowed on the read-only connection: {self._refused or _message(err)}") from None
+        except apsw.Error as err:
+            raise QueryError(_message(err)) from None
+        for row in plan:
+            missing = _missing_constraint(str(row[-1]))
+            if missing:
+                raise QueryError(missing)
+
     def interrupt(self) -> None:
         """Stop the statement running now, from any thread (sqlite3_interrupt is made for that)."""
         self._stopping = True
@@ -229,3 +254,19 @@ def _first_word(statement: str) -> str:
     """The statement's first keyword, upper case, after any comments."""
     match = _FIRST_WORD.match(statement)
     return match.group(1).upper() if match else "an empty statement"
+
+
+def _missing_constraint(detail: str) -> str | None:
+    """The error a plan step will raise when run: a table scanned without its required constraint."""
+    _, sep, idx = detail.partition(" VIRTUAL TABLE INDEX ")
+    if not sep:
+        return None
+    try:
+        plan = json.loads(idx.partition(":")[2])
+    except ValueError:
+        return None
+    if not isinstance(plan, dict) or not plan.get("m"):
+        return None
+    spec = REGISTRY.get(plan.get("t", ""))
+    needs = " or ".join(spec.required) if spec is not None else "a column"
+    return f"table {plan.get('t')} needs a constraint on {needs} (for example WHERE {needs.split()[0]} = '...')"

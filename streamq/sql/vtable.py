@@ -83,7 +83,10 @@ class VirtualTable:
         else:
             info.estimatedCost = self.spec.cost
             info.estimatedRows = max(1, int(self.spec.cost))
-        info.idxStr = json.dumps({"p": plan, "u": sorted(used) if used is not None else None, "m": missing})
+        # The table's name rides along so a plan (EXPLAIN QUERY PLAN) says which table lacks its constraint.
+        info.idxStr = json.dumps(
+            {"t": self.spec.name, "p": plan, "u": sorted(used) if used is not None else None, "m": missing}
+        )
         return True
 
     def Open(self) -> Cursor:
