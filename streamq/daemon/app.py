@@ -95,6 +95,7 @@ class Daemon:
         self.deliveries: dict[str, Delivery] = {}
         self._delivery_tasks: list[asyncio.Task] = []
         self._source_tasks: dict[str, asyncio.Task] = {}
+        self._mode_log: asyncio.Task | None = None
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self._load_decorations: dict[str, Any] = {}
@@ -214,6 +215,31 @@ class Daemon:
             self.rings.ring(source.table)  # so queries see the ring even before its first event
         for source in sources:
             self._source_tasks[source.table] = manager.start([source])[0]
+        if sources:
+            tables = [s.table for s in sources]
+            self._mode_log = asyncio.create_task(self._log_source_modes(tables), name="source-modes")
+
+    async def _log_source_modes(self, tables: list[str], timeout: float = 5.0) -> None:
+        """One line per source once it says how it runs: netlink, inotify, or polling (and why)."""
+        pending = set(tables)
+        end = time.monotonic() + timeout
+        while pending and time.monotonic() < end:
+            for table in sorted(pending):
+                status = self.rings.status.get(table)
+                if status is not None and status.mode:
+                    log.info("source %s fills %s: %s", status.source, table, status.mode)
+                    pending.discard(table)
+            await asyncio.sleep(0.05)
+        for table in sorted(pending):
+            status = self.rings.status.get(table)
+            log.warning("source for %s has not started: %s", table, status.last_error if status else "no status")
+
+    def _log_sources_stopped(self) -> None:
+        for table in sorted(self._source_tasks):
+            ring, status = self.rings.get(table), self.rings.status.get(table)
+            seen, dropped = (ring.seen, ring.dropped) if ring is not None else (0, 0)
+            source = status.source if status else table
+            log.info("source %s stopped: %s: %d events seen, %d dropped", source, table, seen, dropped)
 
     async def _start_sources(self, config: Config, specs: dict[str, QuerySpec]) -> None:
         self._run_sources(await self._build_sources(config, specs))
@@ -338,7 +364,10 @@ class Daemon:
             await self.fleet.stop()
         await self.scheduler.stop()
         await self._stop_sinks()
+        if self._mode_log is not None:
+            self._mode_log.cancel()
         await manager.stop(self._source_tasks.values())
+        self._log_sources_stopped()
         await self.sql(self.store.close)
         await self.sql(self.conn.close)
         self.sql.close()
