@@ -152,6 +152,8 @@ class Client:
 
 
 def _connect_error(path: str, err: OSError) -> str:
+    if isinstance(err, ConnectionRefusedError) and not _is_socket(path):
+        return f"{path} is not a socket: --connect takes the daemon's control socket ([control] path)"
     if isinstance(err, FileNotFoundError):
         return f"no streamq daemon at {path}: the socket does not exist (is `streamq run` running?)"
     if isinstance(err, ConnectionRefusedError):
@@ -159,3 +161,12 @@ def _connect_error(path: str, err: OSError) -> str:
     if isinstance(err, PermissionError):
         return f"cannot connect to {path}: permission denied (the socket is 0600; run as the daemon's user)"
     return f"cannot connect to {path}: {err.strerror or err}"
+
+
+def _is_socket(path: str) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return True  # gone or unreadable: the caller's own message says more

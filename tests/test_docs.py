@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -63,3 +64,76 @@ def test_documented_bounds_are_the_code_bounds():
     assert f"| tracemalloc | {leakcheck.TRACEMALLOC_BOUND // 1024} KiB per run |" in text
     assert f"| RSS | {leakcheck.RSS_BOUND // 1024} KiB per run |" in text
     assert f"--repeat {leakcheck.min_runs()}` or more" in text
+
+
+# -- every Python block of README.md and docs/*.md runs -------------------------------------------
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DEFAULT_SOCKET = "/run/streamq/control.sock"
+
+
+def python_blocks(path) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```$", path.read_text(), flags=re.M | re.S)
+
+
+def test_the_readme_has_python_blocks():
+    assert len(python_blocks(ROOT / "README.md")) >= 2
+
+
+@pytest.fixture(scope="module")
+def control_socket():
+    """A real daemon whose control socket the docs' client examples talk to."""
+    import signal
+    import tempfile
+    from pathlib import Path
+
+    from conftest import retry
+
+    root = tempfile.mkdtemp(prefix="sqdoc")  # short: a socket path must fit in 108 bytes
+    config = f'[state]\npath = "{root}/state.db"\n[control]\npath = "{root}/control.sock"\n'
+    with open(f"{root}/streamq.toml", "w") as f:
+        f.write(config)
+    with open(f"{root}/stderr.txt", "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamq", "run", "-c", f"{root}/streamq.toml"],
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        assert retry(lambda: os.path.exists(f"{root}/control.sock") or proc.poll() is not None, timeout=20)
+        assert proc.poll() is None, Path(root, "stderr.txt").read_text()
+        yield f"{root}/control.sock"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("doc", [d for d in DOCS if python_blocks(d)], ids=lambda d: d.name)
+def test_every_python_block_runs(doc, control_socket):
+    # One namespace per document, blocks in order, as a reader would paste them; the control
+    # socket examples talk to a real daemon whose socket stands in for the default path.
+    code = [block.replace(DEFAULT_SOCKET, control_socket) for block in python_blocks(doc)]
+    runner = (
+        "import sys\n"
+        "namespace = {'__name__': 'doc'}\n"
+        "for block in sys.argv[2:]:\n"
+        "    exec(compile(block, sys.argv[1], 'exec'), namespace)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", runner, str(doc), *code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_readme_table_count_is_the_registry_count():
+    from streamq.sql.connection import load_tables
+
+    (count,) = re.findall(r"\.\.\. (\d+) tables\)", (ROOT / "README.md").read_text())
+    assert int(count) == len(load_tables())

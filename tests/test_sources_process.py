@@ -8,6 +8,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -226,3 +227,40 @@ def test_exit_code_of():
     assert exit_code_of(7 << 8) == 7
     assert exit_code_of(signal.SIGKILL) == 137
     assert exit_code_of(signal.SIGSEGV | 0x80) == 128 + signal.SIGSEGV  # core dumped
+
+
+@needs_connector
+async def test_a_burst_under_load_keeps_path_cmdline_cwd_uid_of_processes_living_50ms(bindir):
+    """600 processes living 60 ms, started at once while 3,000 /bin/true and two busy loops
+    compete for the 2 CPUs: every exec row has path, cmdline, cwd and uid (default priority)."""
+    path, _shell = bindir
+    ring, source, task = await started({"mode": "netlink"})
+    if "refused" in source.status.mode:
+        pytest.skip(f"the reader's priority was refused here: {source.status.mode}")
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        flood = subprocess.Popen(["sh", "-c", "for i in $(seq 1 3000); do /bin/true; done"])
+        burst = f"for i in {' '.join(map(str, range(100)))}; do sleep 0.06 & done; wait"  # no $(seq): one child kind
+        shells = [subprocess.Popen(["sh", "-c", burst], cwd=path) for _ in range(6)]
+        for shell in shells:
+            assert shell.wait(60) == 0
+        assert flood.wait(120) == 0
+    finally:
+        for b in busy:
+            b.kill()
+            b.wait()
+    try:
+        parents = {shell.pid for shell in shells}
+
+        def sleeps():  # the exec rows of the shells' children, found through their fork rows
+            rows = [r for _, _, r in ring.since(0)]
+            children = {r["pid"] for r in rows if r.get("action") == "fork" and r.get("parent") in parents}
+            return [r for r in rows if r.get("action") == "exec" and r["pid"] in children]
+
+        rows = await wait_for(lambda: len(sleeps()) >= 600 and sleeps(), timeout=10)
+        assert rows, f"{len(sleeps())} of 600 exec rows"
+        incomplete = [r for r in rows if None in (r.get("path"), r.get("cmdline"), r.get("cwd"), r.get("uid"))]
+        assert not incomplete, f"{len(incomplete)} of {len(rows)} incomplete, e.g. {incomplete[:2]}"
+        assert {r["cmdline"] for r in rows} == {"sleep 0.06"} and {r["cwd"] for r in rows} == {path}
+    finally:
+        await stop(task)

@@ -425,7 +425,8 @@ def test_python_packages_match_importlib_metadata_for_this_venv(conn):
     summaries = {d.metadata["Name"]: d.metadata["Summary"] for d in dists}
     for r in rows:
         assert r["summary"] == (summaries[r["name"]] or None)
-        assert r["directory"] == VENV_SITE and r["path"].startswith(VENV_SITE + "/") and r["uid"] is None
+        assert r["directory"] == VENV_SITE and r["path"].startswith(VENV_SITE + "/")
+        assert r["uid"] == os.stat(VENV_SITE).st_uid  # a directory named in the query: its owner
 
 
 def test_python_packages_count_matches_pip_list(conn):
@@ -478,11 +479,14 @@ def test_python_packages_in_a_tmp_site(conn, tmp_path):
     assert {r["directory"] for r in slashed} == {f"{tmp_path}/"}
 
 
-def test_python_packages_uid_filter_reads_only_user_sites(conn):
+def test_python_packages_uid_filter_reads_that_users_sites(conn):
+    # uid 0 owns the system-wide directories (as in osquery) and root's own ~/.local ones.
     rows = conn.query("SELECT uid, directory FROM python_packages WHERE uid = 0")
     home = os.path.expanduser("~root")
+    system_sites = {site for site, uid in pkgdb.python_site_dirs("", with_system=True, homes=[]) if uid is None}
     for r in rows:
-        assert r["uid"] == 0 and r["directory"].startswith(home + "/.local/")
+        assert r["uid"] == 0 and (r["directory"].startswith(home + "/.local/") or r["directory"] in system_sites)
+    assert conn.query("SELECT uid FROM python_packages WHERE uid = 4242424") == []
 
 
 def test_parse_core_metadata_reads_only_the_header():

@@ -142,6 +142,8 @@ def test_platform_info_needs_dmi(conn):
 
 def test_cpu_info_one_row_per_socket(conn):
     rows = conn.query("SELECT * FROM cpu_info")
+    if not system.smbios_processors():
+        pytest.skip("no SMBIOS processor structures here: cpu_info has no rows, as in osquery")
     lscpu = _lscpu()
     sockets = int(lscpu["Socket(s)"]) if lscpu.get("Socket(s)", "").isdigit() else 1
     assert len(rows) == sockets

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, StreamqError
+from ..text import visible
 from .parser import build_parser
 
 if TYPE_CHECKING:
@@ -22,15 +23,17 @@ def _config(args: argparse.Namespace):
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from . import output
-
+    statements = _statements(args)
+    if len(statements) > 1 and (args.follow or args.repeat):
+        raise ConfigError("--follow and --repeat take one SQL statement")
     if args.connect is not None:
-        return _query_daemon(args)
+        return _query_daemon(args, statements)
     config = _config(args)
     if args.leak_check and not args.repeat:
         raise ConfigError("--leak-check goes with --repeat N")
     if args.repeat and (args.follow or args.mode not in ("pretty", "json")):
         raise ConfigError("--repeat prints a report: it does not go with --follow, --csv or --line")
+    args.sql = statements[0]
     if args.follow:
         return _follow(args, config)
     if args.count or args.timeout:
@@ -44,20 +47,60 @@ def cmd_query(args: argparse.Namespace) -> int:
     conn = connect()
     if args.repeat:
         return _repeat(args, conn)
-    names, rows = conn.execute(args.sql)
-    output.write_rows(sys.stdout, args.mode, names, rows)
+    _note_incomplete(conn, statements)
+    _write_results(args.mode, (conn.execute(sql) for sql in statements))
     return 0
 
 
-def _query_daemon(args: argparse.Namespace) -> int:
-    from ..client import Client
+def _note_incomplete(conn, statements: list[str]) -> None:
+    """Not root: one note naming the tables read whose rows are incomplete (streamq.cli.notes)."""
+    if os.geteuid() == 0:
+        return
+    from .notes import print_incomplete
+
+    tables: set[str] = set()
+    for sql in statements:
+        try:
+            tables |= conn.tables_read(sql)
+        except StreamqError:
+            pass  # the statement fails when run, with its own message
+    print_incomplete(tables)
+
+
+def _statements(args: argparse.Namespace) -> list[str]:
+    """The SQL statements to run, from the argument or (``-``) stdin; none at all is a usage error."""
+    from ..sql.statements import split
+
+    text = sys.stdin.buffer.read().decode("utf-8", "surrogateescape") if args.sql == "-" else args.sql
+    # Raw non-UTF-8 bytes (a file name pasted from a shell) arrive as surrogate escapes, which
+    # SQLite cannot take; as \xNN they are the very text the tables print for those bytes.
+    statements = split(visible(text))
+    if not statements:
+        where = "stdin" if args.sql == "-" else "the SQL argument"
+        raise ConfigError(f"no SQL statement in {where} (it is empty or only comments)")
+    return statements
+
+
+def _write_results(mode: str, results) -> None:
+    """Each statement's result as its own result set, as osqueryi does (docs: README "Output")."""
     from . import output
+
+    written = False
+    for names, rows in results:
+        if written and mode in ("csv", "line"):
+            sys.stdout.write("\n")  # a blank line between result sets
+        written = output.write_rows(sys.stdout, mode, names, rows) > 0 or mode == "json" or written
+        sys.stdout.flush()
+
+
+def _query_daemon(args: argparse.Namespace, statements: list[str]) -> int:
+    from ..client import Client
 
     if args.follow or args.count or args.timeout or args.repeat or args.leak_check:
         raise ConfigError("--follow, --count, --timeout, --repeat and --leak-check run here, not with --connect")
     with Client(args.connect, on_truncated=_warn_truncated) as client:
-        names, rows = client.execute(args.sql)
-    output.write_rows(sys.stdout, args.mode, names, rows)
+        # The daemon takes one statement per request: send them one by one, print as they come.
+        _write_results(args.mode, (client.execute(sql) for sql in statements))
     return 0
 
 
@@ -92,19 +135,29 @@ def _follow(args: argparse.Namespace, config) -> int:
     logging.basicConfig(level=logging.WARNING, format="streamq: warning: %(message)s", stream=sys.stderr)
 
     from .follow import Follower
+    from .notes import watch_fallbacks
     from .output import StreamPrinter
 
     printer = StreamPrinter(sys.stdout, args.mode)
+    if os.geteuid() != 0:
+        from ..sources.manager import declare_stream_tables
+        from ..sql.connection import connect
+
+        declare_stream_tables(config.sources)
+        with connect() as conn:
+            _note_incomplete(conn, [args.sql])
 
     async def run() -> int:
         # SIGTERM ends --follow as Ctrl-C does, so sources put back what they changed
         # (the audit source's registration with the kernel).
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
         follower = Follower(config)
+        notes = asyncio.create_task(watch_fallbacks(follower.rings))
         try:
             await follower.open()
             await follower.follow(args.sql, printer, count=args.count, timeout=args.timeout)
         finally:
+            notes.cancel()
             await follower.close()
         return 0
 
@@ -141,9 +194,12 @@ def cmd_tables(args: argparse.Namespace) -> int:
 
         sys.stdout.write(tables_markdown())
         return 0
-    for name in sorted(load_tables()):
-        if not args.pattern or args.pattern in name:
-            print(name)
+    names = [name for name in sorted(load_tables()) if not args.pattern or args.pattern in name]
+    for name in names:
+        print(name)
+    if not names:
+        _error(f"no table name contains {args.pattern!r}")
+        return 1
     return 0
 
 
@@ -180,14 +236,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     config = load_config(args.config)
     if args.check:
-        print(f"{config.path}: ok")
-        return 0
+        return _check(config)
     logging.basicConfig(level=logging.INFO, format="streamq: %(message)s", stream=sys.stderr)
 
     async def main() -> int:
         return await Daemon(config).run()
 
     return asyncio.run(main())
+
+
+def _check(config) -> int:
+    """`run --check`: the checks `run` makes at start (streamq.daemon.check), without starting."""
+    from ..daemon.check import check
+
+    report = check(config)
+    for warning in report.warnings:
+        print(f"streamq: warning: {visible(warning)}", file=sys.stderr)
+    for name, why in report.skipped.items():
+        print(f"streamq: warning: pack query {name} skipped: {visible(why)}", file=sys.stderr)
+    for error in report.errors:
+        _error(error)
+    if report.errors:
+        return 2
+    queries, sinks = len(config.queries) - len(report.skipped), len(config.sinks)
+    print(f"{config.path}: ok ({queries} {'query' if queries == 1 else 'queries'}, {sinks} sink{'s' * (sinks != 1)})")
+    return 0
 
 
 def cmd_fleet(args: argparse.Namespace) -> int:
@@ -229,13 +302,16 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     # Named hosts, and hosts online when asked, count in the exit code; a host already offline does not.
     for host in result.missing:
         status = result.statuses.get(host)
-        note = f" (status: {status})" if status else ""
-        print(f"streamq: {host}: no answer within {args.timeout:g}s{note}", file=sys.stderr)
+        if status == "offline":  # not waited for: it cannot answer
+            print(f"streamq: {host}: no answer (status: offline)", file=sys.stderr)
+        else:
+            note = f" (status: {status})" if status else ""
+            print(f"streamq: {host}: no answer within {args.timeout:g}s{note}", file=sys.stderr)
     if not args.host:
         for host in sorted(result.statuses.keys() - result.expected - result.replies.keys()):
             print(f"streamq: {host}: no answer (status: {result.statuses[host]})", file=sys.stderr)
     if not result.replies and not result.expected:
-        print(f"streamq: no host answered within {args.timeout:g}s", file=sys.stderr)
+        print("streamq: no host is online to answer", file=sys.stderr)
         return 1
     return 0 if result.complete else 1
 
@@ -294,7 +370,8 @@ def _plugin_warnings() -> None:
 
 
 def _error(message: str) -> None:
-    print(f"streamq: error: {' '.join(message.split())}", file=sys.stderr)
+    text = " ".join(message.split()) or "failed without a message (a bug: please report it)"
+    print(f"streamq: error: {visible(text)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,10 @@ import argparse
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .._version import __version__
+
     parser = argparse.ArgumentParser(prog="streamq", description="SQL over the live Linux host, with osquery's tables.")
+    parser.add_argument("-V", "--version", action="version", version=f"streamq {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", metavar="FILE", help="TOML configuration file")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -29,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --repeat: also report memory growth per run; exit 1 past the bounds (docs/writing-tables.md)",
     )
     q.add_argument("--connect", metavar="PATH", help="run on the daemon listening on this control socket")
-    q.add_argument("sql", metavar="SQL")
+    q.add_argument(
+        "sql", metavar="SQL", help="one or more statements, each printed as its own result set; - reads stdin"
+    )
 
     t = sub.add_parser("tables", parents=[common], help="list the tables")
     t.add_argument("--markdown", action="store_true", help="print the table reference as Markdown")

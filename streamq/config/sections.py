@@ -124,6 +124,10 @@ class ControlOptions:
     path: str | None = option(None, STRING)
     max_rows: int = option(100_000, positive_int)
     deadline: float = option(10.0, positive_duration)
+    max_reply_bytes: int = option(
+        16 * 1024 * 1024, positive_int, doc="Largest reply (about, as JSON); also caps fleet replies."
+    )
+    idle_timeout: float = option(30.0, positive_duration, doc="Close a client that sends no full request this long.")
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from ..sinks.delivery import Delivery
 from ..sources import manager, table_sources
 from ..sql.connection import connect
 from ..sql.thread import SqlThread
+from .check import Report, check
 from .queries import QuerySpec, query_specs
 from .scheduler import QueryRuntime, Scheduler
 from .state import StateStore
@@ -63,6 +64,22 @@ def configure_tables(config: Config) -> None:
     _yarascan.SIGNATURE_GROUPS.update(config.yara.signatures)
 
 
+def checked(config: Config) -> Report:
+    """streamq.daemon.check's report, its warnings logged; ConfigError if `run --check` would fail."""
+    report = check(config)
+    if report.errors:
+        raise ConfigError("; ".join(report.errors))
+    for warning in report.warnings:
+        log.warning("%s", warning)
+    for name, why in report.skipped.items():
+        log.warning("pack query %s skipped: %s", name, why)
+    return report
+
+
+def _queries(n: int) -> str:
+    return f"{n} query" if n == 1 else f"{n} queries"
+
+
 class Daemon:
     """The running daemon; also the typed handle (streamq.sql.session.DaemonHandle) its tables see."""
 
@@ -78,6 +95,7 @@ class Daemon:
         self.deliveries: dict[str, Delivery] = {}
         self._delivery_tasks: list[asyncio.Task] = []
         self._source_tasks: dict[str, asyncio.Task] = {}
+        self._mode_log: asyncio.Task | None = None
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self._load_decorations: dict[str, Any] = {}
@@ -108,9 +126,10 @@ class Daemon:
             raise
 
     async def _start(self, state_path: str) -> None:
+        report = checked(self.config)  # what `run --check` finds stops the start here, before any file
         manager.declare_stream_tables(self.config.sources)
         self.conn = await self.sql(connect, rings=self.rings, daemon=self)
-        specs = query_specs(self.config)
+        specs = {n: s for n, s in query_specs(self.config).items() if n not in report.skipped}
         # Sources are built (not started) first: a table no source fills is a config error,
         # and it must come before any file is created.
         sources = await self._build_sources(self.config, specs)
@@ -140,7 +159,7 @@ class Daemon:
         from .fleet import start_fleet
 
         self.fleet = await start_fleet(self)
-        log.info("streamq %s running %d queries as %s", __version__, len(specs), self.host)
+        log.info("streamq %s running %s as %s", __version__, _queries(len(specs)), self.host)
 
     def _path_error(self, key: tuple[str, ...], path: str, err: BaseException) -> ConfigError:
         reason = getattr(err, "strerror", None) or str(err)
@@ -196,6 +215,31 @@ class Daemon:
             self.rings.ring(source.table)  # so queries see the ring even before its first event
         for source in sources:
             self._source_tasks[source.table] = manager.start([source])[0]
+        if sources:
+            tables = [s.table for s in sources]
+            self._mode_log = asyncio.create_task(self._log_source_modes(tables), name="source-modes")
+
+    async def _log_source_modes(self, tables: list[str], timeout: float = 5.0) -> None:
+        """One line per source once it says how it runs: netlink, inotify, or polling (and why)."""
+        pending = set(tables)
+        end = time.monotonic() + timeout
+        while pending and time.monotonic() < end:
+            for table in sorted(pending):
+                status = self.rings.status.get(table)
+                if status is not None and status.mode:
+                    log.info("source %s fills %s: %s", status.source, table, status.mode)
+                    pending.discard(table)
+            await asyncio.sleep(0.05)
+        for table in sorted(pending):
+            status = self.rings.status.get(table)
+            log.warning("source for %s has not started: %s", table, status.last_error if status else "no status")
+
+    def _log_sources_stopped(self) -> None:
+        for table in sorted(self._source_tasks):
+            ring, status = self.rings.get(table), self.rings.status.get(table)
+            seen, dropped = (ring.seen, ring.dropped) if ring is not None else (0, 0)
+            source = status.source if status else table
+            log.info("source %s stopped: %s: %d events seen, %d dropped", source, table, seen, dropped)
 
     async def _start_sources(self, config: Config, specs: dict[str, QuerySpec]) -> None:
         self._run_sources(await self._build_sources(config, specs))
@@ -258,11 +302,12 @@ class Daemon:
         path = self.config.path if self.config.path and not self.config.path.startswith("<") else None
         try:
             new = load_config(path)
+            report = checked(new)
         except ConfigError as err:
             log.error("reload refused, keeping the running config: %s", err)
             return
         old_specs = {name: rt.spec for name, rt in self.scheduler.queries.items()}
-        new_specs = query_specs(new)
+        new_specs = {n: s for n, s in query_specs(new).items() if n not in report.skipped}
         if new.sinks != self.config.sinks:
             await self._stop_sinks()
             self.sinks, self.deliveries, self._delivery_tasks = {}, {}, []
@@ -277,7 +322,7 @@ class Daemon:
             if old_specs.get(name) != spec:
                 await self.scheduler.remove(name)
                 await self.scheduler.add(spec)
-        log.info("config reloaded: %d queries", len(new_specs))
+        log.info("config reloaded: %s", _queries(len(new_specs)))
 
     async def _watch_memory(self) -> None:
         budget = self.config.schedule.memory_mb * 1024 * 1024
@@ -319,7 +364,10 @@ class Daemon:
             await self.fleet.stop()
         await self.scheduler.stop()
         await self._stop_sinks()
+        if self._mode_log is not None:
+            self._mode_log.cancel()
         await manager.stop(self._source_tasks.values())
+        self._log_sources_stopped()
         await self.sql(self.store.close)
         await self.sql(self.conn.close)
         self.sql.close()

@@ -63,7 +63,8 @@ async def start_control(daemon: DaemonServices) -> ControlServer | None:
     options = daemon.config.control
     if not options.enabled:
         return None
-    server = ControlServer(daemon, options.path or default_path(), Limits(options.max_rows, options.deadline))
+    limits = Limits(options.max_rows, options.deadline, options.max_reply_bytes)
+    server = ControlServer(daemon, options.path or default_path(), limits, idle_timeout=options.idle_timeout)
     try:
         await server.start()
     except ControlError as err:
@@ -74,16 +75,24 @@ async def start_control(daemon: DaemonServices) -> ControlServer | None:
 
 
 class ControlServer:
-    def __init__(self, daemon: Any, path: str, limits: Limits) -> None:
+    def __init__(self, daemon: Any, path: str, limits: Limits, *, idle_timeout: float = 30.0) -> None:
         self.daemon = daemon
         self.path = os.path.abspath(path)
         self.limits = limits
+        self.idle_timeout = idle_timeout
         self.requests = 0
-        self.errors = 0
+        self.errors = 0  # requests answered with an error
+        self.refused = 0  # connections turned away: too many clients
+        self.idle_closed = 0  # connections closed for sending no full request line in idle_timeout
+        self.oversized = 0  # connections closed for a request line over MAX_LINE
         self._server: asyncio.AbstractServer | None = None
         self._ro: ReadOnlyConnection | None = None
         self._inode: tuple[int, int] | None = None
         self._clients: set[asyncio.Task] = set()
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
 
     async def start(self) -> None:
         daemon = self.daemon
@@ -124,13 +133,23 @@ class ControlServer:
         self._clients.add(task)
         try:
             if len(self._clients) > MAX_CLIENTS:
-                writer.write(_error_line(None, f"too many clients (limit {MAX_CLIENTS})"))
+                self.refused += 1
+                writer.write(_error_line(None, f"too many clients (limit {MAX_CLIENTS}); try again later"))
                 await writer.drain()
                 return
             while True:
                 try:
-                    line = await reader.readline()
+                    # A whole request line within idle_timeout: a client that holds its slot
+                    # idle, or trickles a byte at a time, gives it back.
+                    async with asyncio.timeout(self.idle_timeout):
+                        line = await reader.readline()
+                except TimeoutError:
+                    self.idle_closed += 1
+                    writer.write(_error_line(None, f"no complete request within {self.idle_timeout:g}s; closing"))
+                    await writer.drain()
+                    return
                 except ValueError:  # over MAX_LINE; the stream cannot resync, so close it
+                    self.oversized += 1
                     writer.write(_error_line(None, f"request line over {MAX_LINE} bytes"))
                     await writer.drain()
                     return
@@ -139,7 +158,12 @@ class ControlServer:
                 if not line.strip():
                     continue
                 writer.write(await self.daemon.sql(self.handle, line))
-                await writer.drain()
+                try:
+                    async with asyncio.timeout(self.idle_timeout):  # a client that never reads, too
+                        await writer.drain()
+                except TimeoutError:
+                    self.idle_closed += 1
+                    return
         except (ConnectionError, OSError):
             pass  # the client went away mid-reply: its loss, not the daemon's
         finally:

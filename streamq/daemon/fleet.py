@@ -34,6 +34,7 @@ from .fleet_protocol import (
     dumps,
     fleet_mqtt_client,
     host_topic,
+    reply_topic_allowed,
     topic_safe,
 )
 from .handle import DaemonServices
@@ -50,7 +51,7 @@ async def start_fleet(daemon: DaemonServices) -> FleetResponder | None:
         log.error("fleet disabled: host identifier %r cannot be an MQTT topic level", daemon.host)
         return None
     control = daemon.config.control  # same caps as the control socket
-    responder = FleetResponder(daemon, options, Limits(control.max_rows, control.deadline))
+    responder = FleetResponder(daemon, options, Limits(control.max_rows, control.deadline, control.max_reply_bytes))
     await responder.start()
     return responder
 
@@ -130,8 +131,11 @@ class FleetResponder:
 
         props = message.properties
         response_topic = getattr(props, "ResponseTopic", None)
-        if not response_topic:
-            self.dropped += 1  # nowhere to answer; a v3 client or a stray message
+        if not isinstance(response_topic, str) or not reply_topic_allowed(response_topic):
+            # Nowhere to answer (a v3 client, a stray message), or a topic that is not a reply
+            # topic: answering there would let anyone make this daemon publish on, say, a
+            # host's status topic.
+            self.dropped += 1
             return
         reply = await self._reply(message.topic.value, message.payload, response_topic)
         out = Properties(PacketTypes.PUBLISH)
@@ -164,6 +168,9 @@ class FleetResponder:
             return await self.daemon.sql(self._run_sql, rid, body["sql"], deadline, body.get("max_rows"))
         except StreamqError as err:
             message = str(err)
+        except Exception as err:  # a request we did not foresee: refused and counted, never a crash
+            log.warning("fleet: malformed request refused: %s: %s", type(err).__name__, err)
+            message = f"malformed request ({type(err).__name__})"
         self.refused += 1
         return dumps({"host": self.host, "id": rid, "error": " ".join(message.split())})
 

@@ -43,6 +43,11 @@ class FleetResult:
         return sorted(self.expected - self.replies.keys())
 
     @property
+    def awaited(self) -> set[str]:
+        """Expected hosts that can still answer: not answered yet, and not known to be offline."""
+        return {h for h in self.expected - self.replies.keys() if self.statuses.get(h) != "offline"}
+
+    @property
     def complete(self) -> bool:
         return not self.missing and all(r.error is None for r in self.replies.values())
 
@@ -82,16 +87,17 @@ async def query(
             # QoS 0: without a persistent session QoS 1 queues nothing for an absent daemon, and the
             # broker's PUBACK would sit in front of the first reply (Nagle on mosquitto's side, ~40 ms).
             await client.publish(topic, json.dumps(body).encode(), qos=0, properties=props)
+        # Wait only while some host can still answer: at once when none can (every known host
+        # offline), and as soon as the last one that can has answered.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                async for message in messages:
+                while result.awaited:
+                    message = await anext(messages)
                     topic = message.topic.value
                     if topic == reply_to:
                         _take_reply(result, message, token)
                     elif topic.endswith("/status"):
                         _note_status(statuses, topic, message.payload)
-                    if result.replies and result.expected <= result.replies.keys():
-                        break
     return result
 
 

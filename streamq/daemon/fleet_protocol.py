@@ -109,6 +109,9 @@ class Verifier:
         for key in ("id", "sql", "target"):
             if not body.get(key):
                 raise FleetError(f"missing {key!r}")
+        for key in ("deadline_ms", "max_rows"):  # 0 or less is not "no limit": refuse it
+            if key in body and body[key] <= 0:
+                raise FleetError(f"{key!r} must be a positive integer")
         wanted = "*" if topic == FLEET_TOPIC else self.host
         if body["target"] != wanted:
             raise FleetError(f"request for {body['target']!r} arrived on {topic}")
@@ -118,7 +121,8 @@ class Verifier:
             raise FleetError("unsigned request refused: this host requires an HMAC-SHA256 signature")
         if self.key is None:
             return  # allow_unsigned without a key: a signature cannot be checked, and is not needed
-        if not hmac.compare_digest(body["sig"], signature(body, self.key)):
+        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a "no").
+        if not hmac.compare_digest(body["sig"].encode(), signature(body, self.key).encode()):
             raise FleetError("bad signature")
         now = time.time() if now is None else now
         if "ts" not in body or abs(now - body["ts"]) > self.max_age:
@@ -131,6 +135,15 @@ class Verifier:
         if body["id"] in self._seen:
             raise FleetError("replayed request (its id was seen already)")
         self._seen[body["id"]] = now + 2 * self.max_age
+
+
+def reply_topic_allowed(topic: str) -> bool:
+    """Whether a reply may go to ``topic``: under REPLY_PREFIX, one concrete topic (no wildcards)."""
+    return (
+        topic.startswith(REPLY_PREFIX)
+        and len(topic) > len(REPLY_PREFIX)
+        and not _TOPIC_CHARS.difference("/") & set(topic)
+    )
 
 
 def dumps(obj: Any) -> bytes:

@@ -14,7 +14,7 @@ import stat
 from collections.abc import Iterable, Iterator
 
 from ..text import decode, fsdecode
-from . import accounts, procfs, unitfiles
+from . import accounts, procfs, systemd_bus, unitfiles
 from .safefile import read_regular
 
 INIT_D = "/etc/init.d"
@@ -75,8 +75,19 @@ def split_command(command: str) -> tuple[str | None, str | None]:
 def systemd_items(root: str = "") -> Iterator[dict]:
     """Units that a config directory's .wants/.requires/.upholds links start with their target.
 
-    One row per unit; ``source`` is the first link directory (by name) that holds it.
+    One row per unit; ``source`` is the first link directory (by name) that holds it. On the
+    live host with systemd as PID 1, ``status`` is systemd's own active state over D-Bus
+    (active, inactive, failed, ...); otherwise, and when the bus does not answer, the files'.
     """
+    states = systemd_bus.list_units() if not root and unitfiles.systemd_running() else None
+    for row in _systemd_file_items(root):
+        if states is not None and row["status"] not in ("not-found", "masked"):
+            state = states.get(row["name"])
+            row["status"] = state.active_state if state is not None else "inactive"
+        yield row
+
+
+def _systemd_file_items(root: str) -> Iterator[dict]:
     config_dirs = tuple(root + d for d in unitfiles.CONFIG_DIRS)
     unit_dirs = tuple(root + d for d in unitfiles.UNIT_DIRS)
     units = unitfiles.find_units(unit_dirs)

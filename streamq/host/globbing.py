@@ -22,7 +22,7 @@ import re
 import stat
 from collections.abc import Iterator
 
-from ..text import decode, encode_path
+from ..text import decode_path, encode_path
 
 # osquery stops its recursive globbing after 64 levels; symlinked directories are never followed there.
 MAX_DEPTH = 64
@@ -126,7 +126,7 @@ def _listing(directory: str, root: bytes) -> Iterator[tuple[str, bool]]:
                     is_dir = entry.is_dir()
                 except OSError:
                     is_dir = False
-                found.append((decode(entry.name), is_dir))
+                found.append((decode_path(entry.name), is_dir))
     except OSError:
         return
     yield from found
@@ -145,7 +145,7 @@ def _descendants(top: str, root: bytes) -> Iterator[tuple[str, bool]]:
                         real_dir = entry.is_dir(follow_symlinks=False)
                     except OSError:
                         real_dir = False
-                    entries.append((join(directory, decode(entry.name)), real_dir))
+                    entries.append((join(directory, decode_path(entry.name)), real_dir))
         except OSError:
             continue
         for path, real_dir in entries:

@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 
 from ..text import decode, fsdecode
+from . import systemd_bus
 
 # systemd's search order for system units: the first directory holding a name wins.
 # (`systemd-analyze unit-paths` on Debian 12; /lib before /usr/lib, deduplicated when /lib is a link).
@@ -218,6 +219,31 @@ def _dropins(name: str, dirs: list[str]) -> list[str]:
 
 def unit_rows(dirs: tuple[str, ...] = UNIT_DIRS, config_dirs: tuple[str, ...] = CONFIG_DIRS) -> Iterator[dict]:
     live = systemd_running()
+    states = systemd_bus.list_units() if live else None
+    for row in _file_rows(dirs, config_dirs, live):
+        if states is not None:
+            _with_live_state(row, states.get(row["id"]))
+        yield row
+
+
+def _with_live_state(row: dict, state: systemd_bus.UnitState | None) -> None:
+    """systemd's own view of a unit over D-Bus; a unit it has not loaded is inactive/dead."""
+    if state is None:
+        row.update(active_state="inactive", sub_state="dead")
+        return
+    row.update(
+        active_state=state.active_state,
+        sub_state=state.sub_state,
+        load_state=state.load_state,
+        following=state.following,
+        object_path=state.object_path,
+        job_id=state.job_id,
+        job_type=state.job_type,
+        job_path=state.job_path,
+    )
+
+
+def _file_rows(dirs: tuple[str, ...], config_dirs: tuple[str, ...], live: bool) -> Iterator[dict]:
     enabled = enabled_links(config_dirs)
     unit_dirs = _unique_dirs(dirs)
     for name, path in sorted(find_units(dirs).items()):

@@ -42,6 +42,13 @@ class Sink:
         """Checks across options, run by the config loader (so `run --check` sees them);
         raise streamq.config.options.OptionError naming the key."""
 
+    @classmethod
+    def preflight(cls, options: SinkOptions) -> list[tuple[str, str]]:
+        """What start() would fail on here, found without starting: (option key, problem) pairs.
+
+        Run by `run --check` and at start; unlike validate() it may look at the host."""
+        return []
+
     async def start(self) -> None:
         pass
 

@@ -35,6 +35,11 @@ class FileSink(Sink):
     type = "file"
     Options = FileSinkOptions
 
+    @classmethod
+    def preflight(cls, options: FileSinkOptions) -> list[tuple[str, str]]:
+        problem = writable_file_problem(os.path.abspath(options.path))
+        return [("path", problem)] if problem else []
+
     async def start(self) -> None:
         options = self.options
         self.path = os.path.abspath(options.path)
@@ -114,3 +119,17 @@ class FileSink(Sink):
             self._sync()
             os.close(self._fd)
             self._fd = -1
+
+
+def writable_file_problem(path: str) -> str | None:
+    """Why a file at ``path`` could not be created or appended to (its directories made as needed)."""
+    if os.path.isdir(path):
+        return f"{path} is a directory"
+    if os.path.exists(path):
+        return None if os.access(path, os.W_OK) else f"{path} is not writable"
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{parent} is not a directory"
+    return None if os.access(parent, os.W_OK | os.X_OK) else f"cannot create files in {parent}"

@@ -38,6 +38,11 @@ class Source:
         self.ring: EventRing = rings.ring(table)
         self.status: SourceStatus = rings.status.setdefault(table, SourceStatus(self.name, self.kind))
 
+    @classmethod
+    def warnings(cls, options: SourceOptions) -> list[str]:
+        """What this source would warn about at start (`run --check` shows them too)."""
+        return []
+
     async def run(self) -> None:
         raise NotImplementedError
 

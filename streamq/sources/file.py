@@ -27,7 +27,7 @@ from typing import Any
 from watchdog.observers.api import ObservedWatch
 
 from ..config.options import SourceOptions, option, positive_int, string_list, subset_of
-from ..text import decode, encode_path
+from ..text import decode_path, encode_path
 from .base import Source, SourceUnavailable
 from .file_inotify import Observer
 from .file_patterns import (
@@ -92,6 +92,18 @@ class FileSource(Source):
         self._rescans: set[bytes] = set()
         self._last_event = time.time()
         self._limit_hit = False
+
+    @classmethod
+    def warnings(cls, options: FileOptions) -> list[str]:
+        out = []
+        for pattern in options.paths:
+            try:
+                watch = plan(pattern)
+            except ValueError:
+                continue  # reported as the source's error when it starts
+            if not any(os.path.isdir(encode_path(d)) for d in expand_base(watch.base)):
+                out.append(f"watch path {pattern!r}: {watch.base} does not exist (yet); watched once it appears")
+        return out
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -167,7 +179,7 @@ class FileSource(Source):
     # -- called from watchdog's threads ---------------------------------------------------------
 
     def watch_failed(self, path: bytes, err: OSError) -> None:
-        text = decode(path)
+        text = decode_path(path)
         if err.errno == errno.ENOSPC:
             self._limit_hit = True
             self.status.error(watch_limit_message(text))
@@ -195,7 +207,7 @@ class FileSource(Source):
             self._rescan(root, self._is_recursive(root), since=since, action="UPDATED", marker=True)
 
     def _is_recursive(self, root: bytes) -> bool:
-        text = decode(root)
+        text = decode_path(root)
         return any(r for (d, r) in self._scheduled if d == text)
 
     def _rescan(self, root: bytes, recursive: bool, *, since: float | None, action: str, marker: bool = False) -> None:
@@ -207,13 +219,13 @@ class FileSource(Source):
         """
         try:
             if marker:
-                text = decode(root)
+                text = decode_path(root)
                 row = {"target_path": text, "category": self._category_of_root(text), "action": "RESCAN"}
                 row["transaction_id"] = 0
                 row.update(stat_columns(root)[0])
                 self.ring.append(row)
             for path in _walk(root, recursive):
-                text = decode(path)
+                text = decode_path(path)
                 category = self._category(text)
                 if category is None:
                     continue
@@ -224,7 +236,7 @@ class FileSource(Source):
                 row.update(columns)
                 self._submit(row, path, hash_it=stat.S_ISREG(st.st_mode))
         except Exception as err:  # a thread's failure must show in status, not vanish
-            self.status.error(f"rescan of {decode(root)} failed: {err}")
+            self.status.error(f"rescan of {decode_path(root)} failed: {err}")
 
     def _category(self, text: str) -> str | None:
         if self.excluded(text):
@@ -242,18 +254,18 @@ class FileSource(Source):
         try:
             self._on_inotify(ev, path, watch)
         except Exception as err:
-            self.status.error(f"{type(err).__name__} handling {decode(path)}: {err}")
+            self.status.error(f"{type(err).__name__} handling {decode_path(path)}: {err}")
 
     def _on_inotify(self, ev: Any, path: bytes, watch: ObservedWatch) -> None:
         self._last_event = time.time()
         if ev.is_delete_self:
             if path == os.fsencode(watch.path):
-                self._gone.add(decode(path))  # re-added by the retry loop if it comes back
+                self._gone.add(decode_path(path))  # re-added by the retry loop if it comes back
             return
         action, hash_it = _action(ev)
         if action is None:
             return
-        text = decode(path)
+        text = decode_path(path)
         category = self._category(text)
         if category is None:
             return

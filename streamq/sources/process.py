@@ -108,24 +108,55 @@ def _parse_event(what: int, data: bytes, event: int, end: int, uptime: int) -> t
     return None
 
 
-def exec_details(pid: int, cmdline: bytes | None = None) -> dict:
+@dataclass(frozen=True)
+class Perishable:
+    """What a process loses first when it exits: its memory (command line, exe) and fs (cwd) go
+    at exit, before the zombie is reaped; status (uid) stays until then."""
+
+    cmdline: bytes | None
+    exe: str | None
+    cwd: str | None
+    status: bytes | None
+
+
+def read_perishable(pid: int, cmdline: bytes | None = None) -> Perishable:
+    """The four reads an exec row must have (``cmdline`` if it was read already)."""
+    base = f"/proc/{pid}"
+    return Perishable(
+        cmdline if cmdline is not None else procfs.read_or_none(f"{base}/cmdline"),
+        procfs.readlink_or_none(f"{base}/exe"),
+        procfs.readlink_or_none(f"{base}/cwd"),
+        procfs.read_or_none(f"{base}/status"),
+    )
+
+
+def read_batch(pids: list[int]) -> dict[int, Perishable]:
+    """For a burst of execs: every command line first (a sub-millisecond process keeps little
+    else), then every exe, cwd and status, and only then the slower rest, row by row."""
+    cmdlines = {pid: procfs.read_or_none(f"/proc/{pid}/cmdline") for pid in pids}
+    return {pid: read_perishable(pid, cmdlines[pid]) for pid in pids}
+
+
+def exec_details(pid: int, early: Perishable | None = None) -> dict:
     """What /proc still tells about ``pid`` right after exec; missing parts stay None.
 
-    The command line is read first: it is what a short-lived process loses
-    first (its memory goes at exit, long before the zombie is reaped); a
-    caller that read it earlier passes it in ``cmdline``.
+    ``early`` holds the reads of :func:`read_perishable` made as soon as the event
+    arrived: with a burst of events, reading every process's command line, exe, cwd
+    and status before anything else is what keeps them for a process that lives
+    only a little longer than the burst takes to read.
     """
     base = f"/proc/{pid}"
     row: dict = {}
-    data = cmdline or procfs.read_or_none(f"{base}/cmdline")
-    path = procfs.readlink_or_none(f"{base}/exe")
+    early = early or read_perishable(pid)
+    data = early.cmdline
+    path = early.exe
     if path is not None:
         row["path"] = path[:-10] if path.endswith(" (deleted)") else path
     if data:  # a zombie's cmdline reads empty: treat as unknown and fall back to comm below
         row["cmdline"] = procfs.parse_cmdline(data)
         row["cmdline_size"] = len(data)
-    row["cwd"] = procfs.readlink_or_none(f"{base}/cwd")
-    status = procfs.read_or_none(f"{base}/status")
+    row["cwd"] = early.cwd
+    status = early.status
     if status:
         uids, gids = procfs.parse_status_ids(status)
         if len(uids) == 4 and len(gids) == 4:
@@ -285,13 +316,22 @@ class ProcessSource(Source):
     def _raise_priority(self) -> None:
         """Let the reader thread preempt the processes it watches (needs CAP_SYS_NICE; else unchanged)."""
         priority = self.options.priority
-        try:
-            if priority == "realtime":
+        if priority == "realtime":
+            try:
                 os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))  # 0: this thread
-            elif priority == "high":
+                return
+            except OSError:  # e.g. a cgroup with no realtime budget, even for root: try nice -20
+                priority = "high"
+        if priority == "high":
+            try:
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -20)
-        except OSError:
-            self.status.mode = f"netlink ({priority} priority refused; normal priority)"
+                if self.options.priority == "realtime":
+                    self.status.mode = "netlink (realtime priority refused; high priority)"
+                return
+            except OSError:
+                pass
+        if priority != "normal":
+            self.status.mode = f"netlink ({self.options.priority} priority refused; normal priority)"
 
     def _read_loop(self, sock: socket.socket, wake: int) -> None:
         """Reader thread: block on the socket, turn datagrams into rows, until ``wake`` is written."""
@@ -307,15 +347,13 @@ class ProcessSource(Source):
                 events = self._receive(sock)
                 if not events:
                     break
-                # Command lines first, for the whole batch: they vanish when a process exits.
-                cmdlines = {
-                    f["pid"]: procfs.read_or_none(f"/proc/{f['pid']}/cmdline") for a, f in events if a == "exec"
-                }
+                # What vanishes at exit first, for the whole batch, before the slower reads.
+                early = read_batch([f["pid"] for a, f in events if a == "exec"])
                 for action, fields in events:
                     fields["action"] = action
                     fields["syscall"] = _SYSCALLS[action]
                     if action == "exec":
-                        fields.update(exec_details(fields["pid"], cmdlines.get(fields["pid"])))
+                        fields.update(exec_details(fields["pid"], early.get(fields["pid"])))
                     self.containers.track(action, fields)
                     append(fields)
 

@@ -106,7 +106,10 @@ def _message(err: apsw.Error) -> str:
     text = str(err)
     # APSW prefixes the class name ("SQLError: no such table: x"); keep SQLite's words.
     head, sep, rest = text.partition(": ")
-    return rest if sep and head.endswith("Error") else text
+    text = rest if sep and head.endswith("Error") else text
+    if not text.strip() or text.strip() == "<NULL>":  # APSW had no message for it: say what we know
+        return f"SQLite reported {type(err).__name__} without a message"
+    return text
 
 
 def connect(

@@ -16,6 +16,8 @@ The connection belongs to the thread that opened it (the daemon's SQL thread).
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -25,6 +27,7 @@ import apsw
 from ..errors import QueryError
 from ..ring import Rings
 from .connection import Connection, Params, _message, connect
+from .schema import REGISTRY
 from .session import DaemonHandle
 
 # What SELECT needs, CTEs and window functions included (SQLite reports those as SELECT).
@@ -51,6 +54,9 @@ _LIMITS = {
     apsw.SQLITE_LIMIT_LENGTH: 16 * 1024 * 1024,  # one string or blob; the default is 1 GB
     apsw.SQLITE_LIMIT_SQL_LENGTH: 1024 * 1024,
 }
+# Statements whose kind reads; the authorizer and SQLite's own read-only verdict decide the rest.
+_READING_STATEMENTS = frozenset({"SELECT", "WITH", "VALUES", "PRAGMA", "EXPLAIN"})
+_FIRST_WORD = re.compile(r"(?:\s+|--[^\n]*\n?|/\*.*?\*/)*([A-Za-z]+)", re.DOTALL)
 _PROGRESS_STEPS = 1000  # VDBE instructions between deadline checks: ~10-50 us
 
 
@@ -60,6 +66,7 @@ class Limits:
 
     max_rows: int = 100_000
     deadline: float = 10.0
+    max_reply_bytes: int = 16 * 1024 * 1024  # the reply as JSON, about; past it the request fails
 
 
 class Result(NamedTuple):
@@ -98,8 +105,17 @@ class ReadOnlyConnection:
         def trace(cursor: apsw.Cursor, statement: str, bindings: Any) -> bool:
             nonlocal statements
             statements += 1
+            if statements > 1:
+                return False
+            # The authorizer is asked nothing by some statements (a bare REINDEX with no index
+            # to rebuild compiles to nothing, and SQLite calls it read-only): the statement's
+            # kind must be one that reads, and SQLite must agree that it only reads.
+            kind = _first_word(statement)
+            if kind not in _READING_STATEMENTS or not cursor.is_readonly:
+                self._refused = self._refused or kind
+                return False
             columns[:] = [d[0] for d in cursor.get_description()]
-            return statements == 1
+            return True
 
         end = time.monotonic() + seconds
         raw.set_progress_handler(lambda: time.monotonic() > end, _PROGRESS_STEPS)
@@ -108,13 +124,22 @@ class ReadOnlyConnection:
         cursor.exec_trace = trace
         rows: list[tuple] = []
         truncated = False
+        budget = self.limits.max_reply_bytes
         try:
             for row in cursor.execute(sql, params):
                 if len(rows) >= cap:
                     truncated = True
                     break
+                budget -= reply_size(row)
+                if budget < 0:  # stop reading now: the rows so far are what the memory holds
+                    raise QueryError(
+                        f"the reply would be over {self.limits.max_reply_bytes} bytes (max_reply_bytes) "
+                        f"after {len(rows)} rows: ask for fewer rows or smaller columns"
+                    )
                 rows.append(row)
         except apsw.ExecTraceAbort:
+            if self._refused:
+                raise QueryError(f"not allowed on the read-only connection: {self._refused}") from None
             raise QueryError("one statement per request") from None
         except apsw.AuthError as err:
             raise QueryError(f"not allowed on the read-only connection: {self._refused or _message(err)}") from None
@@ -132,6 +157,29 @@ class ReadOnlyConnection:
             raw.set_progress_handler(None)
             cursor.close(force=True)
         return Result(columns, rows, truncated)
+
+    def prepare(self, sql: str) -> None:
+        """Prepare ``sql`` as :meth:`run` would, without running it; QueryError if it could not run.
+
+        Beyond what preparing finds (syntax, unknown tables and columns, the guard), the
+        plan must give every table that needs a constraint (``file``, ``hash``) one.
+        """
+        if "\0" in sql:
+            raise QueryError("the SQL holds a NUL character")
+        kind = _first_word(sql)
+        if kind not in _READING_STATEMENTS:
+            raise QueryError(f"not allowed on the read-only connection: {kind}")
+        self._refused = None
+        try:
+            plan = list(self.conn.apsw.cursor().execute(sql, explain=2))
+        except apsw.AuthError as err:
+            raise QueryError(f"not allowed on the read-only connection: {self._refused or _message(err)}") from None
+        except apsw.Error as err:
+            raise QueryError(_message(err)) from None
+        for row in plan:
+            missing = _missing_constraint(str(row[-1]))
+            if missing:
+                raise QueryError(missing)
 
     def interrupt(self) -> None:
         """Stop the statement running now, from any thread (sqlite3_interrupt is made for that)."""
@@ -167,9 +215,24 @@ def guard(raw: apsw.Connection, authorizer) -> None:
 
 
 def _cap(asked: float | int | None, most: float | int) -> float:
-    if asked is None or asked <= 0:
+    if asked is None:
         return most
+    if asked <= 0:  # never "no limit": a caller that means none leaves it out
+        raise QueryError("deadline and max_rows must be above zero")
     return min(asked, most)
+
+
+def reply_size(row: tuple) -> int:
+    """About how many bytes ``row`` takes in a JSON reply (BLOBs go as hex: twice their length)."""
+    size = 2
+    for value in row:
+        if isinstance(value, str):
+            size += (len(value) if value.isascii() else len(value.encode())) + 3
+        elif isinstance(value, bytes):
+            size += 2 * len(value) + 3
+        else:
+            size += 21  # a number, or null
+    return size
 
 
 def _describe(op: int, p1: str | None, p2: str | None) -> str:
@@ -185,3 +248,25 @@ def _describe(op: int, p1: str | None, p2: str | None) -> str:
         return "changing the schema (CREATE, DROP, ALTER, ANALYZE)"
     subject = p1 if p1 and op not in (apsw.SQLITE_TRANSACTION, apsw.SQLITE_SAVEPOINT) else None
     return f"{action} {subject}" if subject else action
+
+
+def _first_word(statement: str) -> str:
+    """The statement's first keyword, upper case, after any comments."""
+    match = _FIRST_WORD.match(statement)
+    return match.group(1).upper() if match else "an empty statement"
+
+
+def _missing_constraint(detail: str) -> str | None:
+    """The error a plan step will raise when run: a table scanned without its required constraint."""
+    _, sep, idx = detail.partition(" VIRTUAL TABLE INDEX ")
+    if not sep:
+        return None
+    try:
+        plan = json.loads(idx.partition(":")[2])
+    except ValueError:
+        return None
+    if not isinstance(plan, dict) or not plan.get("m"):
+        return None
+    spec = REGISTRY.get(plan.get("t", ""))
+    needs = " or ".join(spec.required) if spec is not None else "a column"
+    return f"table {plan.get('t')} needs a constraint on {needs} (for example WHERE {needs.split()[0]} = '...')"

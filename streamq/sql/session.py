@@ -12,7 +12,8 @@ class DaemonHandle(Protocol):
     """The running daemon as the streamq_* tables and remote SQL see it (streamq.daemon.app.Daemon).
 
     ``queries`` maps a query name to its runtime (spec, stats, denylisted); ``sinks`` a
-    sink name to the sink (type, stats); ``fleet`` is the fleet responder or None.
+    sink name to the sink (type, stats); ``fleet`` is the fleet responder and ``control``
+    the control socket's server, or None.
     """
 
     host: str
@@ -28,6 +29,9 @@ class DaemonHandle(Protocol):
 
     @property
     def fleet(self) -> Any | None: ...
+
+    @property
+    def control(self) -> Any | None: ...
 
 
 class Session:

@@ -66,10 +66,10 @@ class VirtualTable:
                 continue
             if op == "like" and self.spec.columns[col].type != "TEXT":
                 continue
-            is_in = op == "=" and info.get_aConstraintUsage_in(i)
-            if is_in:
-                info.set_aConstraintUsage_in(i, True)  # all IN values reach Filter in one call
-            plan.append([col, "in" if is_in else op])
+            # IN lists stay one value per Filter call (SQLite's default): asking for them all at
+            # once makes APSW fail with no message on an empty list (`IN (SELECT ... WHERE 0)`),
+            # and one at a time SQLite also drops NULLs and duplicates before we see them.
+            plan.append([col, op])
             info.set_aConstraintUsage_argvIndex(i, len(plan))
             if op in ("=", "like"):
                 constrained.add(col)
@@ -83,7 +83,10 @@ class VirtualTable:
         else:
             info.estimatedCost = self.spec.cost
             info.estimatedRows = max(1, int(self.spec.cost))
-        info.idxStr = json.dumps({"p": plan, "u": sorted(used) if used is not None else None, "m": missing})
+        # The table's name rides along so a plan (EXPLAIN QUERY PLAN) says which table lacks its constraint.
+        info.idxStr = json.dumps(
+            {"t": self.spec.name, "p": plan, "u": sorted(used) if used is not None else None, "m": missing}
+        )
         return True
 
     def Open(self) -> Cursor:
@@ -114,10 +117,7 @@ class Cursor:
         constraints = []
         for (col, op), value in zip(plan["p"], constraintargs):
             name = vt.names[col]
-            if op == "in":
-                op = "="
-                value = [self._coerce(col, v) for v in value]
-            elif op == "=":
+            if op == "=":
                 value = self._coerce(col, value)
             constraints.append(Constraint(name, op, value))
         used = None

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 
 from ..host.safefile import read_regular
 from ..sql.schema import DATETIME, INTEGER, TEXT, Column, table
-from ..text import encode_path, fsdecode
+from ..text import decode_path, encode_path
 from ._common import lazy_module
 
 x509info = lazy_module("streamq.host.x509info")
@@ -142,5 +142,5 @@ def gen_certificates(ctx):
     if wanted is not None:
         pairs = [(p, encode_path(p)) for p in wanted if isinstance(p, str)]
     else:
-        pairs = [(fsdecode(p), p) for p in store_paths()]
+        pairs = [(decode_path(p), p) for p in store_paths()]
     yield from certificate_rows(pairs)

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 from ..host import procfs
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
-from ..text import decode, fsdecode
+from ..text import decode_path
 from ._common import lazy_module
 
 globbing = lazy_module("streamq.host.globbing")
@@ -224,7 +224,7 @@ def _targets(ctx, root: bytes) -> Iterator[tuple[str, str]]:
 
 def _list_dir(path: bytes) -> list[str]:
     try:
-        return [decode(name) for name in os.listdir(path)]
+        return [decode_path(name) for name in os.listdir(path)]
     except OSError:
         return []  # missing, not a directory, or unreadable: no rows
 
@@ -257,7 +257,7 @@ def _file_row(path: str, directory: str, root: bytes, birth) -> dict | None:
     target = None
     if is_link:
         try:
-            target = fsdecode(os.readlink(fs))
+            target = decode_path(os.readlink(fs))
         except OSError:
             pass
         try:
@@ -379,7 +379,7 @@ def _suid_files(root: bytes) -> Iterator[tuple[str, os.stat_result]]:
                     except OSError:
                         continue
                     if st.st_mode & (stat.S_ISUID | stat.S_ISGID):
-                        yield decode(entry.path[len(root) :]), st
+                        yield decode_path(entry.path[len(root) :]), st
 
 
 class _IdNames:

@@ -287,8 +287,16 @@ def gen_streamq_sinks(ctx):
         Column("broker", TEXT, "The broker it listens on (mqtt://host:port)."),
         Column("client_id", TEXT, "Its MQTT client id."),
         Column("requests", BIGINT, "Requests received (signed or, when allowed, unsigned)."),
-        Column("refused", BIGINT, "Requests refused: bad or missing signature, stale, replayed, not read-only."),
-        Column("dropped", BIGINT, "Messages with no response topic to answer on."),
+        Column(
+            "refused",
+            BIGINT,
+            "Requests refused with a reply: malformed, bad or missing signature, stale, replayed, not read-only.",
+        ),
+        Column(
+            "dropped",
+            BIGINT,
+            "Messages not answered: no response topic, or one outside streamq/fleet/reply/ (docs/fleet.md).",
+        ),
     ],
     examples=("SELECT requests, refused FROM streamq_fleet",),
     cost=1,
@@ -304,4 +312,35 @@ def gen_streamq_fleet(ctx):
         "requests": fleet.requests,
         "refused": fleet.refused,
         "dropped": fleet.dropped,
+    }
+
+
+@table(
+    "streamq_control",
+    "The daemon's control socket: requests, and clients refused or closed (docs/control-protocol.md).",
+    [
+        Column("path", TEXT, "The socket's path."),
+        Column("clients", INTEGER, "Connections open now."),
+        Column("requests", BIGINT, "Request lines answered."),
+        Column("errors", BIGINT, "Requests answered with an error (refused SQL, malformed, over a cap)."),
+        Column("refused", BIGINT, "Connections turned away: too many clients at once."),
+        Column("idle_closed", BIGINT, "Connections closed for no complete request (or reply read) in idle_timeout."),
+        Column("oversized", BIGINT, "Connections closed for a request line over 1 MiB."),
+    ],
+    examples=("SELECT requests, errors, refused, idle_closed FROM streamq_control",),
+    cost=1,
+)
+def gen_streamq_control(ctx):
+    daemon = _daemon(ctx)
+    control = daemon.control if daemon is not None else None
+    if control is None:
+        return
+    yield {
+        "path": control.path,
+        "clients": control.clients,
+        "requests": control.requests,
+        "errors": control.errors,
+        "refused": control.refused,
+        "idle_closed": control.idle_closed,
+        "oversized": control.oversized,
     }

@@ -139,7 +139,7 @@ def _pci_slot(name: str) -> str | None:
         Column("idrops", BIGINT, "Received packets dropped."),
         Column("odrops", BIGINT, "Packets dropped on transmit."),
         Column("collisions", BIGINT, "Collisions seen on the medium."),
-        Column("last_change", BIGINT, "Time of the last link change; Linux does not record it, so NULL."),
+        Column("last_change", BIGINT, "Time of the last link change; Linux does not record it, so -1, as osquery."),
         Column("link_speed", BIGINT, "Link speed in Mb/s, when the driver reports one."),
         Column("pci_slot", TEXT, "PCI slot of the network device, for PCI devices."),
     ],
@@ -157,6 +157,7 @@ def gen_interface_details(ctx):
             "mtu": rtnetlink.u32(attrs.get(_IFLA_MTU)),
             "metric": 0,
             "flags": flags,
+            "last_change": -1,
         }
         stats = attrs.get(_IFLA_STATS64)
         if stats and len(stats) >= 80:
@@ -192,10 +193,10 @@ _ROUTE_TYPES = {1: "gateway", 2: "local", 3: "broadcast", 4: "anycast"}
         Column("source", TEXT, "Preferred source address for traffic on this route."),
         Column("flags", INTEGER, "RTM_F_* / RTNH_F_* flags of the route."),
         Column("interface", TEXT, "Outgoing interface."),
-        Column("mtu", INTEGER, "Path MTU locked on the route, if any."),
+        Column("mtu", INTEGER, "Path MTU set on the route; 0 when it sets none."),
         Column("metric", INTEGER, "Route priority (lower wins)."),
         Column("type", TEXT, "Route type: gateway (unicast), local, broadcast, anycast or other.", additional=True),
-        Column("hopcount", INTEGER, "Hop limit set on the route, if any."),
+        Column("hopcount", INTEGER, "Hop limit set on the route; 0 when it sets none."),
     ],
     examples=("SELECT destination, netmask, gateway, interface FROM routes WHERE type = 'gateway'",),
     cost=50,
@@ -221,10 +222,10 @@ def gen_routes(ctx):
             "source": _ip(family, attrs.get(_RTA_PREFSRC)),
             "flags": flags,
             "interface": names.get(oif) if oif is not None else None,
-            "mtu": rtnetlink.u32(metrics.get(_RTAX_MTU)),
+            "mtu": rtnetlink.u32(metrics.get(_RTAX_MTU)) or 0,  # 0 when the route sets none, as osquery
             "metric": rtnetlink.u32(attrs.get(_RTA_PRIORITY)) or 0,
             "type": kind,
-            "hopcount": rtnetlink.u32(metrics.get(_RTAX_HOPLIMIT)),
+            "hopcount": rtnetlink.u32(metrics.get(_RTAX_HOPLIMIT)) or 0,
         }
 
 

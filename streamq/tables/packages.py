@@ -229,7 +229,10 @@ def gen_portage_packages(ctx):
     [
         Column("name", TEXT, "Distribution name from its metadata."),
         Column(
-            "uid", BIGINT, "Owner of a per-user site directory (~/.local); NULL for system directories.", index=True
+            "uid",
+            BIGINT,
+            "Owner of a per-user site directory (~/.local); 0 for system-wide directories, as in osquery.",
+            index=True,
         ),
         Column("version", TEXT, "Distribution version."),
         Column("summary", TEXT, "One-line summary."),
@@ -256,17 +259,26 @@ def gen_python_packages(ctx):
     directories = ctx.eq("directory")
     for prefix, pid, _mnt in _roots(ctx):
         if directories is not None:
-            sites = [(d, None) for d in directories if isinstance(d, str)]
+            sites = [(d, _owner(prefix + d)) for d in directories if isinstance(d, str)]
         else:
             homes = user_homes(uids, root=prefix)
-            sites = pkgdb.python_site_dirs(prefix, with_system=uids is None, homes=homes)
+            # System-wide packages belong to uid 0, as in osquery: `uid = 0` finds them too.
+            sites = pkgdb.python_site_dirs(prefix, with_system=uids is None or 0 in uids, homes=homes)
         for site, uid in sites:
             for row in pkgdb.python_packages_in(prefix + site):
                 row["directory"] = site
                 row["path"] = row["path"][len(prefix) :]
-                row["uid"] = uid
+                row["uid"] = 0 if uid is None else uid
                 row["pid_with_namespace"] = pid
                 yield row
+
+
+def _owner(directory: str) -> int | None:
+    """Who owns a directory named in the query: a user's own site directory, or root's."""
+    try:
+        return os.stat(encode_path(directory)).st_uid
+    except OSError:
+        return None
 
 
 # --- npm_packages -------------------------------------------------------------

@@ -16,7 +16,7 @@ from ..errors import ProcessGone
 from ..host import procfs
 from ..host.containerid import ContainerResolver
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
-from ..text import decode, fsdecode
+from ..text import decode, decode_path
 
 # Which /proc files feed which columns of `processes`.
 _STAT_COLUMNS = (
@@ -201,7 +201,7 @@ def _readlink(path: str) -> str | None:
         target = os.readlink(path)
     except OSError:
         return None
-    return target if target.isascii() else fsdecode(target)
+    return target if target.isascii() and "\\" not in target else decode_path(target)
 
 
 def _parse_io_bytes(data: bytes) -> tuple[int | None, int | None]:

@@ -10,12 +10,13 @@ import os
 import socket
 import struct
 
-from ..host import procfs
+from ..host import hwdata, procfs
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode
 
 DMI = "/sys/class/dmi/id"
 CPU_SYS = "/sys/devices/system/cpu"
+SMBIOS_TABLES = "/sys/firmware/dmi/tables"
 
 
 def _sys_text(path: str) -> str | None:
@@ -346,7 +347,7 @@ def gen_memory_info(ctx):
 
 @table(
     "cpu_info",
-    "One row per CPU package (socket): model, vendor, core counts and clock speeds.",
+    "One row per CPU package (socket): model, vendor, core counts and clock speeds; none without SMBIOS.",
     [
         Column("device_id", TEXT, "Physical package ID of the socket."),
         Column("model", TEXT, "CPU model name."),
@@ -364,6 +365,10 @@ def gen_memory_info(ctx):
     cost=2,
 )
 def gen_cpu_info(ctx):
+    # osquery reads this table from SMBIOS processor structures and gives no rows without
+    # them (a VM without SMBIOS, or not root): the same here, so no row of guesses.
+    if not smbios_processors():
+        return
     packages: dict[str, list[dict[str, str]]] = {}
     for cpu in parse_cpuinfo(procfs.read_or_none("/proc/cpuinfo") or b""):
         if "processor" in cpu:
@@ -388,6 +393,16 @@ def gen_cpu_info(ctx):
             "max_clock_speed": max((k for k in max_khz if k), default=0) // 1000 or None,
             "socket_designation": f"CPU {package}",
         }
+
+
+def smbios_processors(tables: str = SMBIOS_TABLES) -> int:
+    """How many SMBIOS processor structures (type 4) the firmware's table holds; 0 if unreadable."""
+    data = procfs.read_or_none(f"{tables}/DMI")
+    if not data:
+        return 0
+    entry = procfs.read_or_none(f"{tables}/smbios_entry_point")
+    length = hwdata.smbios_table_length(entry) if entry else None
+    return sum(1 for s in hwdata.parse_smbios(data[:length] if length else data) if s.type == 4)
 
 
 def _cpu_list(text: str) -> set[int]:
@@ -494,7 +509,7 @@ def gen_ulimit_info(ctx):
 
 @table(
     "systemd_units",
-    "systemd units from the unit files on disk; live states need a running systemd (see active_state).",
+    "systemd units: live states from systemd over D-Bus when it runs as PID 1, else from the unit files.",
     [
         Column("id", TEXT, "Unit name, e.g. ssh.service."),
         Column("description", TEXT, "Description= of the unit."),
@@ -502,9 +517,14 @@ def gen_ulimit_info(ctx):
         Column(
             "active_state",
             TEXT,
-            "inactive when systemd is not running (nothing is active); NULL when systemd runs but was not asked.",
+            "systemd's ActiveState over D-Bus; inactive when systemd is not running (or has not loaded the unit);"
+            " NULL when systemd runs but its bus did not answer.",
         ),
-        Column("sub_state", TEXT, "dead when systemd is not running; NULL when systemd runs but was not asked."),
+        Column(
+            "sub_state",
+            TEXT,
+            "systemd's SubState over D-Bus; dead when it is not running; NULL when its bus did not answer.",
+        ),
         Column(
             "unit_file_state",
             TEXT,

@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterator
 from ..host import procfs
 from ..host.safefile import read_regular
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
-from ..text import decode, encode_path, fsdecode
+from ..text import decode, decode_path, encode_path
 from ._common import lazy_module
 
 accounts = lazy_module("streamq.host.accounts")
@@ -269,7 +269,7 @@ def crontab_files(root: str = "") -> list[str]:
             names = sorted(os.listdir(root + directory))
         except OSError:
             continue
-        paths += [f"{directory}/{fsdecode(n)}" for n in names if os.path.isfile(os.path.join(root + directory, n))]
+        paths += [f"{directory}/{decode_path(n)}" for n in names if os.path.isfile(os.path.join(root + directory, n))]
     return paths
 
 
@@ -378,7 +378,7 @@ def _sudoers_dir(directory: str, depth: int, seen: frozenset[str]) -> Iterator[t
     except OSError:
         return
     for raw in names:
-        name = fsdecode(raw)
+        name = decode_path(raw)
         # sudoers(5): files whose names end in ~ or contain a dot are skipped (editor backups, .dpkg-old).
         if "." in name or name.endswith("~"):
             continue

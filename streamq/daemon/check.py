@@ -1,0 +1,102 @@
+"""`streamq run --check`: everything `run` would refuse, found without starting anything.
+
+`run` calls :func:`check` at start and on reload too, so when `--check` says ok, `run`
+starts and no query fails at preparation. Each step of :data:`CHECKS` is a function
+``(config, report)`` that adds errors (run refuses to start), warnings (run starts and
+says so) or skipped pack queries; a new query option adds its own step here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..config.sections import Config
+from ..config.validation import Validator
+from ..errors import QueryError
+from ..sinks import sink_class
+from ..sinks.file import writable_file_problem
+from ..sources import SOURCES, kind_of, manager
+from ..sql.connection import connect
+from ..sql.readonly import Limits, ReadOnlyConnection
+from ..sql.statements import split
+
+
+@dataclass
+class Report:
+    errors: list[str] = field(default_factory=list)  # any: `run` refuses to start
+    warnings: list[str] = field(default_factory=list)  # `run` starts, and logs each
+    skipped: dict[str, str] = field(default_factory=dict)  # pack query -> why it cannot run here
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check(config: Config) -> Report:
+    """Run every step of :data:`CHECKS` over ``config``."""
+    report = Report()
+    for step in CHECKS:
+        step(config, report)
+    return report
+
+
+def prepare_query(ro: ReadOnlyConnection, sql: str) -> None:
+    """One continuous query's SQL, prepared under the read-only rules; QueryError says why it cannot run."""
+    if "\0" in sql:
+        raise QueryError("the SQL holds a NUL character")
+    statements = split(sql)
+    if not statements:
+        raise QueryError("the SQL is empty (only whitespace or comments)")
+    if len(statements) > 1:
+        raise QueryError(f"one statement per query, found {len(statements)}")
+    ro.prepare(sql)
+
+
+def check_queries(config: Config, report: Report) -> None:
+    """Prepare every query against the real tables (configured stream tables included)."""
+    manager.declare_stream_tables(config.sources)
+    ro = ReadOnlyConnection(connect(), Limits())
+    v = _validator(config)
+    own = config.raw.get("queries", {})
+    try:
+        for name, query in config.queries.items():
+            try:
+                prepare_query(ro, query.sql)
+            except QueryError as err:
+                if name in own:
+                    report.errors.append(str(v.fail(("queries", name, "sql"), str(err))))
+                else:  # from an osquery pack: a table this host lacks skips the query, not the daemon
+                    report.skipped[name] = str(err)
+    finally:
+        ro.close()
+
+
+def check_sinks(config: Config, report: Report) -> None:
+    """Each sink's own checks on this host (its directory is writable, ...), as start() would need."""
+    v = _validator(config)
+    for name, options in config.sinks.items():
+        for key, problem in sink_class(options.type).preflight(options):
+            report.errors.append(str(v.fail(("sinks", name, key), problem)))
+
+
+def check_sources(config: Config, report: Report) -> None:
+    """What each source would warn about at start (a watch path that does not exist yet, ...)."""
+    for key, options in config.sources.items():
+        source = SOURCES[kind_of(key)].load()
+        report.warnings += [f"sources.{key}: {w}" for w in source.warnings(options)]
+
+
+def check_state(config: Config, report: Report) -> None:
+    """The state database can be created where [state] path says."""
+    problem = writable_file_problem(os.path.abspath(config.state.path))
+    if problem:
+        report.errors.append(str(_validator(config).fail(("state", "path"), problem)))
+
+
+def _validator(config: Config) -> Validator:
+    return Validator(config.text, config.path or "<config>")
+
+
+CHECKS: list[Callable[[Config, Report], None]] = [check_state, check_queries, check_sinks, check_sources]
