@@ -72,6 +72,7 @@ class Daemon:
         self.config_hash = hashlib.sha1(config.text.encode()).hexdigest()
         self.control: Any = None
         self.fleet: Any = None
+        self.web: Any = None
 
     @property
     def queries(self) -> dict[str, QueryRuntime]:
@@ -127,6 +128,10 @@ class Daemon:
         from .fleet import start_fleet
 
         self.fleet = await start_fleet(self)
+        if self.config.web.listen is not None:
+            from ..web.server import start_web  # aiohttp only when a console is asked for
+
+            self.web = await start_web(self)
         log.info("streamq %s running %d queries as %s", __version__, len(specs), self.host)
 
     def _path_error(self, key: tuple[str, ...], path: str, err: BaseException) -> ConfigError:
@@ -301,6 +306,8 @@ class Daemon:
         self.scheduler.stopping = True
         if self.control is not None:
             await self.control.stop()  # first: no request may start while the rest closes
+        if self.web is not None:
+            await self.web.stop()
         if self.fleet is not None:
             await self.fleet.stop()
         await self.scheduler.stop()
