@@ -53,7 +53,9 @@ def read_token(token_file: str | None) -> str:
         with open(token_file, encoding="utf-8") as f:
             token = f.readline().strip()
     except (OSError, UnicodeError) as err:
-        raise ConfigError(f"[web] token_file: cannot read {token_file}: {getattr(err, 'strerror', None) or err}") from None
+        raise ConfigError(
+            f"[web] token_file: cannot read {token_file}: {getattr(err, 'strerror', None) or err}"
+        ) from None
     if len(token) < 16:
         raise ConfigError(f"[web] token_file: {token_file} must hold a token of 16 characters or more")
     return token

@@ -114,7 +114,7 @@ class LiveStream:
         self.hub.forget(self)
 
     def status(self) -> dict[str, Any]:
-        return {"rows": self.rows_read, "dropped": self.dropped, "truncated_steps": self.truncated_steps}
+        return {"read": self.rows_read, "dropped": self.dropped, "truncated_steps": self.truncated_steps}
 
 
 class LiveHub:
