@@ -64,7 +64,7 @@ export class FleetPage {
     const at = this.columns.map((c) => line.columns.indexOf(c));
     for (const row of line.rows) this.rows.push(at.map((i, n) => (n === 0 ? line.host : i >= 0 ? row[i] : null)));
     const note = line.truncated ? " (truncated by its row cap)" : "";
-    list.append(el("li", { class: "good", "data-host": line.host, text: `${line.host}: ${line.rows.length} rows${note}` }));
+    list.append(el("li", { class: "good", "data-host": line.host, text: `${line.host}: ${line.rows.length} row${line.rows.length === 1 ? "" : "s"}${note}` }));
     this.grid.setData(this.columns, this.rows);
     $("fleet-status").textContent = `${list.querySelectorAll(".good").length} host(s) answered…`;
   }
