@@ -19,10 +19,14 @@ Reply, success::
 
     {"id": 7, "columns": ["pid", "path"], "rows": [[1, "/sbin/init"]], "truncated": false}
 
-``truncated`` is true when the row cap cut the result short. BLOBs are sent as
+``truncated`` is true when the row cap cut the result short. ``"follow": true``
+starts a live query and ``"follow": {"table": eid}`` continues it: the reply
+then carries the next floors in ``"follow"`` (streamq.sql.readonly.follow). BLOBs are sent as
 lowercase hex strings, NaN as null. Reply, failure (nothing else is sent)::
 
     {"id": 7, "error": "not allowed on the read-only connection: ATTACH"}
+
+plus ``"offset"`` (a character index into the SQL) when SQLite located the mistake.
 
 Every request runs on a read-only connection (streamq.sql.readonly) on the daemon's
 SQL thread, one at a time, sharing that thread with the continuous queries. A
