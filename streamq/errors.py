@@ -10,7 +10,14 @@ class StreamqError(Exception):
 
 
 class QueryError(StreamqError):
-    """Bad SQL, an unknown table, a missing required constraint."""
+    """Bad SQL, an unknown table, a missing required constraint.
+
+    ``offset``: where in the SQL text SQLite located the mistake (a character index), when it did.
+    """
+
+    def __init__(self, message: str, *, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
 
 
 class ConfigError(StreamqError):

@@ -386,3 +386,30 @@ def test_a_second_daemon_removes_a_stale_socket_but_not_a_live_one(daemon, root,
     third.stop()
     with streamq.Client(str(daemon.socket), timeout=30) as c:  # still the first daemon's, still there
         assert c.query("SELECT pid FROM streamq_info") == [{"pid": daemon.proc.pid}]
+
+
+def test_follow_reads_each_new_event_once_and_errors_carry_sqlites_offset(daemon):
+    sql = "SELECT pid, path FROM process_events WHERE action = 'exec' AND path LIKE '%/true'"
+    [start] = raw_request(daemon.socket, orjson.dumps({"id": 1, "sql": sql, "follow": True}) + b"\n")
+    assert start["rows"] == [] and start["columns"] == ["pid", "path"]
+    floors = start["follow"]
+    assert list(floors) == ["process_events"]
+    child = subprocess.run(["/bin/true"], check=True)
+    assert child.returncode == 0
+    seen: list = []
+
+    def step():
+        nonlocal floors
+        [reply] = raw_request(daemon.socket, orjson.dumps({"sql": sql, "follow": floors}) + b"\n")
+        assert reply["follow"]["process_events"] >= floors["process_events"]
+        floors = reply["follow"]
+        seen.extend(reply["rows"])
+        return seen
+
+    assert retry(step, timeout=10)
+    again = raw_request(daemon.socket, orjson.dumps({"sql": sql, "follow": floors}) + b"\n")[0]
+    assert again["rows"] == []  # read once: the floors moved past it
+    [bad] = raw_request(daemon.socket, b'{"sql": "SELECT hour, nosuch FROM time"}\n')
+    assert bad == {"id": None, "error": "no such column: nosuch", "offset": 13}
+    [refused] = raw_request(daemon.socket, b'{"sql": "SELECT 1", "follow": {"process_events": "x"}}\n')
+    assert refused["error"].startswith('"follow" must be true or an object of event table floors')

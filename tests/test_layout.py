@@ -24,6 +24,7 @@ LAYERS = {
     "tables": 3,
     "client": 3,
     "daemon": 4,
+    "web": 4,
     "cli": 5,
 }
 # Whose job is to re-export or dispatch: the public API and `python -m streamq`.

@@ -60,6 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--print-config", action="store_true", help="print the embedded default config and exit")
     r.add_argument("--check", action="store_true", help="validate the config and exit")
+    r.add_argument("--web", metavar="HOST:PORT", help="also serve the web console here (like [web] listen)")
+
+    sv = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="serve the web console for a daemon running on this host (docs/web.md)",
+    )
+    sv.add_argument("--connect", metavar="SOCKET", help="the daemon's control socket (default: the usual path)")
+    sv.add_argument("--web", metavar="HOST:PORT", help="listen here (default: [web] listen, else 127.0.0.1:8765)")
 
     sh = sub.add_parser("shell", parents=[common], help="interactive SQL shell (reads stdin when it is not a terminal)")
     sh.add_argument("--json", dest="mode", action="store_const", const="json", default="pretty")

@@ -15,7 +15,7 @@ from ..sinks import SINKS, sink_class
 from ..sources import SOURCES, table_sources
 from .options import NamedSourceOptions, OptionError
 from .queries import pack_queries, queries
-from .sections import SECTIONS, Config, FleetOptions
+from .sections import SECTIONS, Config, FleetOptions, web_problem
 from .validation import Validator
 
 
@@ -41,6 +41,9 @@ def parse(text: str, filename: str = "<config>") -> Config:
             setattr(config, name, v.section((name,), raw[name], cls))
     if config.fleet is not None:
         config.fleet = _fleet(v, config.fleet)
+    problem = web_problem(config.web)
+    if problem is not None:
+        raise v.fail(("web", problem[0]), problem[1])
     config.sources = _sources(v, raw.get("sources", {}))
     config.sinks = _sinks(v, raw.get("sinks", {}))
     config.queries = queries(v, raw.get("queries", {}))

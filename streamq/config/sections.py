@@ -2,12 +2,13 @@
 
 Sources and sinks declare their own options next to their code (see
 streamq.config.options); the sections here belong to the engine and the
-daemon: rings, host, state, schedule, queries, packs, decorators, control, fleet, docker.
+daemon: rings, host, state, schedule, queries, packs, decorators, control, fleet, docker, web.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import socket
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,6 +156,59 @@ class DockerOptions:
     timeout: float = option(5.0, positive_duration, doc="Per API call; a silent engine costs one timeout.")
 
 
+def listen_address(value: Any) -> str:
+    """``"HOST:PORT"`` (``"[::1]:PORT"`` for IPv6), checked; kept as written."""
+    parse_listen(STRING(value))
+    return value
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``"127.0.0.1:8765"`` -> ("127.0.0.1", 8765); ValueError with a message for a person."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not an address like 127.0.0.1:8765")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere
+
+
+@dataclass(frozen=True)
+class WebOptions:
+    """The web console (streamq.web, docs/web.md); listen None: not served."""
+
+    listen: str | None = option(None, listen_address, doc="HOST:PORT to serve the console on, e.g. 127.0.0.1:8765.")
+    allow_remote: bool = option(False, BOOL, doc="Allow a non-loopback listen address (needs cert and key).")
+    cert: str | None = option(None, STRING, doc="TLS certificate chain (PEM); with key, the console is HTTPS.")
+    key: str | None = option(None, STRING, doc="TLS private key (PEM).")
+    token_file: str | None = option(None, STRING, doc="File holding the login token; a random one is printed if unset.")
+    session_ttl: float = option(43200.0, positive_duration, doc="How long a browser session lasts.")
+    max_rows: int = option(100_000, positive_int, doc="Row cap per query; a query may ask for fewer.")
+    max_reply_bytes: int = option(64 * 1024 * 1024, positive_int, doc="Byte cap per query reply.")
+    deadline: float = option(10.0, positive_duration, doc="Time cap per query.")
+    max_streams: int = option(16, positive_int, doc="Live streams at once; past it the oldest is closed.")
+
+
+def web_problem(web: WebOptions) -> tuple[str, str] | None:
+    """What is wrong with ``web`` as a whole, as (key, message); None when nothing is."""
+    if web.listen is None:
+        return None
+    host, _ = parse_listen(web.listen)
+    if not is_loopback(host) and not web.allow_remote:
+        return "listen", f"{host} is not a loopback address: set allow_remote = true (and cert, key) to serve it"
+    if web.allow_remote and not is_loopback(host) and not (web.cert and web.key):
+        return "cert", "a console reachable from other hosts needs TLS: set cert and key"
+    if bool(web.cert) != bool(web.key):
+        return ("key" if web.cert else "cert"), "set cert and key together"
+    return None
+
+
 # Top-level sections with one typed value each: name -> class.
 SECTIONS: dict[str, type] = {
     "rings": RingOptions,
@@ -168,6 +222,7 @@ SECTIONS: dict[str, type] = {
     "docker": DockerOptions,
     "prometheus_targets": PrometheusTargetsOptions,
     "yara": YaraOptions,
+    "web": WebOptions,
 }
 
 
@@ -197,6 +252,7 @@ class Config:
     docker: DockerOptions = field(default_factory=DockerOptions)
     prometheus_targets: PrometheusTargetsOptions = field(default_factory=PrometheusTargetsOptions)
     yara: YaraOptions = field(default_factory=YaraOptions)
+    web: WebOptions = field(default_factory=WebOptions)
 
     @property
     def host_identifier(self) -> str:

@@ -103,6 +103,7 @@ class Daemon:
         self.control: Any = None
         self.fleet: Any = None
         configure_tables(config)
+        self.web: Any = None
 
     @property
     def queries(self) -> dict[str, QueryRuntime]:
@@ -159,6 +160,10 @@ class Daemon:
         from .fleet import start_fleet
 
         self.fleet = await start_fleet(self)
+        if self.config.web.listen is not None:
+            from ..web.server import start_web  # aiohttp only when a console is asked for
+
+            self.web = await start_web(self)
         log.info("streamq %s running %s as %s", __version__, _queries(len(specs)), self.host)
 
     def _path_error(self, key: tuple[str, ...], path: str, err: BaseException) -> ConfigError:
@@ -360,6 +365,8 @@ class Daemon:
         self.scheduler.stopping = True
         if self.control is not None:
             await self.control.stop()  # first: no request may start while the rest closes
+        if self.web is not None:
+            await self.web.stop()
         if self.fleet is not None:
             await self.fleet.stop()
         await self.scheduler.stop()

@@ -19,10 +19,14 @@ Reply, success::
 
     {"id": 7, "columns": ["pid", "path"], "rows": [[1, "/sbin/init"]], "truncated": false}
 
-``truncated`` is true when the row cap cut the result short. BLOBs are sent as
+``truncated`` is true when the row cap cut the result short. ``"follow": true``
+starts a live query and ``"follow": {"table": eid}`` continues it: the reply
+then carries the next floors in ``"follow"`` (streamq.sql.readonly.follow). BLOBs are sent as
 lowercase hex strings, NaN as null. Reply, failure (nothing else is sent)::
 
     {"id": 7, "error": "not allowed on the read-only connection: ATTACH"}
+
+plus ``"offset"`` (a character index into the SQL) when SQLite located the mistake.
 
 Every request runs on a read-only connection (streamq.sql.readonly) on the daemon's
 SQL thread, one at a time, sharing that thread with the continuous queries. A
@@ -187,11 +191,23 @@ class ControlServer:
             ro = self._ro  # once: stop() clears it from the event loop's thread
             if ro is None:
                 raise QueryError("the daemon is stopping")
-            result = ro.run(sql, params, deadline=deadline, max_rows=max_rows)
+            follow = _follow(request)
+            ceilings = None
+            if follow is _NOT_FOLLOWING:
+                result = ro.run(sql, params, deadline=deadline, max_rows=max_rows)
+            else:
+                if params is not None:
+                    raise QueryError('"follow" takes no "params"')
+                result, ceilings = ro.follow(sql, follow, deadline=deadline, max_rows=max_rows)
             reply = {"id": rid, "columns": result.columns, "rows": result.rows, "truncated": result.truncated}
+            if ceilings is not None:
+                reply["follow"] = ceilings
             return orjson.dumps(reply, default=_jsonable, option=orjson.OPT_APPEND_NEWLINE)
         except orjson.JSONDecodeError as err:
             message = f"malformed JSON: {err}"
+        except QueryError as err:
+            self.errors += 1
+            return _error_line(rid, str(err), getattr(err, "offset", None))
         except StreamqError as err:
             message = str(err)
         except Exception as err:  # a bug; the daemon answers and goes on
@@ -221,6 +237,23 @@ def _parse(request: dict) -> tuple[str, Any, float | None, int | None]:
     return sql, params, deadline, max_rows
 
 
+_NOT_FOLLOWING: Any = object()
+
+
+def _follow(request: dict) -> Any:
+    """``"follow": true`` starts a live query (None: no floors yet); an object of floors continues one."""
+    follow = request.get("follow", _NOT_FOLLOWING)
+    if follow is _NOT_FOLLOWING or follow is False:
+        return _NOT_FOLLOWING
+    if follow is True:
+        return None
+    if isinstance(follow, dict) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in follow.values()
+    ):
+        return follow
+    raise QueryError('"follow" must be true or an object of event table floors like {"process_events": 120}')
+
+
 def _scalar(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
@@ -235,10 +268,13 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot send a {type(value).__name__}")
 
 
-def _error_line(rid: Any, message: str) -> bytes:
+def _error_line(rid: Any, message: str, offset: int | None = None) -> bytes:
     import orjson
 
-    return orjson.dumps({"id": rid, "error": " ".join(message.split())}, option=orjson.OPT_APPEND_NEWLINE)
+    reply: dict[str, Any] = {"id": rid, "error": " ".join(message.split())}
+    if offset is not None:
+        reply["offset"] = offset  # where in the SQL text SQLite found the mistake
+    return orjson.dumps(reply, option=orjson.OPT_APPEND_NEWLINE)
 
 
 # -- the socket file ---------------------------------------------------------------------------

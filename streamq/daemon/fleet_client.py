@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,8 +61,12 @@ async def query(
     timeout: float = 5.0,
     key: bytes | None = None,
     max_rows: int | None = None,
+    on_reply: Callable[[HostReply], None] | None = None,
 ) -> FleetResult:
-    """Ask every daemon (or the ``hosts`` named); collect replies until all expected answered or ``timeout``."""
+    """Ask every daemon (or the ``hosts`` named); collect replies until all expected answered or ``timeout``.
+
+    ``on_reply`` sees each host's reply as it arrives (the web console shows them so).
+    """
     import aiomqtt
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
@@ -95,30 +100,35 @@ async def query(
                     message = await anext(messages)
                     topic = message.topic.value
                     if topic == reply_to:
-                        _take_reply(result, message, token)
+                        reply = _take_reply(result, message, token)
+                        if reply is not None and on_reply is not None:
+                            on_reply(reply)
                     elif topic.endswith("/status"):
                         _note_status(statuses, topic, message.payload)
     return result
 
 
-def _take_reply(result: FleetResult, message: Any, token: str) -> None:
+def _take_reply(result: FleetResult, message: Any, token: str) -> HostReply | None:
+    """The reply in ``message``, recorded in ``result``; None for a stray or duplicate message."""
     if getattr(message.properties, "CorrelationData", None) != token.encode():
-        return
+        return None
     try:
         body = json.loads(message.payload)
         host = body["host"]
     except (ValueError, TypeError, KeyError):
-        return
+        return None
     if body.get("id") not in (token, None) or not isinstance(host, str):
-        return
+        return None
     if host in result.replies:
         result.duplicates.add(host)
-        return
+        return None
     if "error" in body:
-        result.replies[host] = HostReply(host, error=str(body["error"]))
+        reply = HostReply(host, error=str(body["error"]))
     else:
         cols, rows = body.get("columns") or [], body.get("rows") or []
-        result.replies[host] = HostReply(host, cols, rows, bool(body.get("truncated")))
+        reply = HostReply(host, cols, rows, bool(body.get("truncated")))
+    result.replies[host] = reply
+    return reply
 
 
 async def hosts(url: str, *, timeout: float = 5.0) -> dict[str, str]:

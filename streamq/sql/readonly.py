@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -28,7 +29,7 @@ from ..errors import QueryError
 from ..ring import Rings
 from .connection import Connection, Params, _message, connect
 from .schema import REGISTRY
-from .session import DaemonHandle
+from .session import DaemonHandle, EventWindow
 
 # What SELECT needs, CTEs and window functions included (SQLite reports those as SELECT).
 _ALLOWED = frozenset({apsw.SQLITE_SELECT, apsw.SQLITE_READ, apsw.SQLITE_RECURSIVE})
@@ -148,7 +149,7 @@ class ReadOnlyConnection:
                 raise QueryError("query interrupted: the daemon is stopping") from None
             raise QueryError(f"query interrupted: it ran past its {seconds:g}s deadline") from None
         except apsw.Error as err:
-            raise QueryError(_message(err)) from None
+            raise QueryError(_message(err), offset=_offset(sql, err)) from None
         except QueryError:
             raise
         except Exception as err:  # a table generator failed: its message, not a traceback
@@ -180,6 +181,38 @@ class ReadOnlyConnection:
             missing = _missing_constraint(str(row[-1]))
             if missing:
                 raise QueryError(missing)
+
+    def follow(
+        self, sql: str, floors: Mapping[str, int] | None, *, deadline: float | None = None, max_rows: int | None = None
+    ) -> tuple[Result, dict[str, int]]:
+        """One step of a live query: ``sql`` over the events after ``floors``; also the next floors.
+
+        ``floors`` None starts following: the event tables ``sql`` reads are found, no
+        event is read (only the column names), and the floors are each ring's newest eid.
+        Passing the floors returned each time reads every event exactly once.
+        """
+        session = self.conn.session
+        if floors is None:
+            floors = {t: session.rings[t].last_eid for t in self.event_tables(sql)}
+            window = EventWindow(floors, floors)
+        else:
+            unknown = [t for t in floors if t not in session.rings]
+            if unknown:
+                raise QueryError(f"no event ring named {', '.join(unknown)}")
+            window = EventWindow.after(session.rings, floors)
+        with window.apply(session):
+            result = self.run(sql, deadline=deadline, max_rows=max_rows)
+        return result, window.ceilings
+
+    def event_tables(self, sql: str) -> list[str]:
+        """The event tables ``sql`` reads that have a ring here; QueryError when it reads none."""
+        read = self.conn.tables_read(sql)
+        rings = self.conn.session.rings
+        tables = sorted(t for t in read if t in rings)
+        if not tables:
+            known = ", ".join(sorted(rings)) or "none: no event source runs"
+            raise QueryError(f"a live query reads an event table that a running source fills ({known})")
+        return tables
 
     def interrupt(self) -> None:
         """Stop the statement running now, from any thread (sqlite3_interrupt is made for that)."""
@@ -233,6 +266,14 @@ def reply_size(row: tuple) -> int:
         else:
             size += 21  # a number, or null
     return size
+
+
+def _offset(sql: str, err: apsw.Error) -> int | None:
+    """SQLite's error offset (bytes of UTF-8) as a character index into ``sql``; None when it gave none."""
+    offset = getattr(err, "error_offset", -1)
+    if not isinstance(offset, int) or offset < 0:
+        return None
+    return len(sql.encode()[:offset].decode(errors="ignore"))
 
 
 def _describe(op: int, p1: str | None, p2: str | None) -> str:
