@@ -270,7 +270,7 @@ def test_pid_with_namespace_reads_through_proc_root(conn, tree):
         "mount_namespace_id": ns[5:-1],
     }
     plain = _one(conn, "SELECT pid_with_namespace, mount_namespace_id FROM file WHERE path = ?", (path,))
-    assert plain == {"pid_with_namespace": None, "mount_namespace_id": None}
+    assert plain == {"pid_with_namespace": 0, "mount_namespace_id": None}
 
 
 def test_pid_with_namespace_of_missing_process_gives_no_rows(conn, tree):

@@ -8,9 +8,10 @@ container's files through ``/proc/<pid>/root`` (osquery's ``pid_with_namespace``
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import NamedTuple
 
-from ..text import decode
+from ..text import decode, fsdecode
 from . import procfs
 
 _ID_LIMIT = 1 << 32  # uid_t and gid_t are unsigned 32-bit
@@ -131,11 +132,6 @@ def parse_shadow(data: bytes) -> list[Shadow]:
     return rows
 
 
-def root_of(pid: int | None) -> str:
-    """Where a process's view of the file system starts ("" for our own)."""
-    return "" if not pid else f"/proc/{pid}/root"
-
-
 def host_ids(pid: int | None) -> dict[int, tuple[int, int]] | None:
     """The process's user namespace uid map as {first inside id: (first outside id, count)},
     or None when it shares ours, so files it owns can be checked by their host uid."""
@@ -161,9 +157,14 @@ def to_host_uid(uid: int, ranges: dict[int, tuple[int, int]] | None) -> int | No
     return None
 
 
-def read_users(root: str = "") -> list[User]:
+def read_users(root: str = "", uids: Iterable[object] | None = None) -> list[User]:
+    """Users of ``root``/etc/passwd, optionally only those whose uid is in ``uids``."""
     data = procfs.read_or_none(f"{root}/etc/passwd")
-    return parse_passwd(data) if data else []
+    users = parse_passwd(data) if data else []
+    if uids is not None:
+        wanted = set(uids)
+        users = [u for u in users if u.uid in wanted]
+    return users
 
 
 def read_groups(root: str = "") -> list[Group]:
@@ -171,19 +172,51 @@ def read_groups(root: str = "") -> list[Group]:
     return parse_group(data) if data else []
 
 
-def namespace_pids(ctx) -> list[int]:
-    """The pushed-down ``pid_with_namespace`` values, or [0] for the host's own files."""
-    pids = ctx.eq("pid_with_namespace")
-    if pids is None:
-        return [0]
-    return [p for p in pids if isinstance(p, int) and p >= 0]
+def user_homes(uids: Iterable[object] | None = None, *, root: str = "") -> list[tuple[int, str]]:
+    """(uid, home directory) of each account in ``root``/etc/passwd, optionally only for ``uids``;
+    duplicates dropped."""
+    wanted = None if uids is None else {u for u in uids if isinstance(u, int)}
+    homes = {
+        (user.uid, user.home): None
+        for user in read_users(root)
+        if user.home.startswith("/") and (wanted is None or user.uid in wanted)
+    }
+    return list(homes)
 
 
-def users_for(ctx, root: str = "") -> list[User]:
-    """Users from passwd, narrowed to the query's pushed-down ``uid`` values."""
-    users = read_users(root)
-    uids = ctx.eq("uid")
-    if uids is not None:
-        wanted = set(uids)
-        users = [u for u in users if u.uid in wanted]
-    return users
+def nss_users() -> list[User]:
+    """Every account the name service switch knows (local files first, then LDAP, systemd...)."""
+    import pwd
+
+    return [
+        User(fsdecode(p.pw_name), p.pw_uid, p.pw_gid, fsdecode(p.pw_gecos), fsdecode(p.pw_dir), fsdecode(p.pw_shell))
+        for p in pwd.getpwall()
+    ]
+
+
+class IdNames:
+    """uid/gid -> name, each looked up once; osquery shows the number when there is no name."""
+
+    def __init__(self) -> None:
+        self._users: dict[int, str] = {}
+        self._groups: dict[int, str] = {}
+
+    def user(self, uid: int) -> str:
+        if uid not in self._users:
+            import pwd
+
+            try:
+                self._users[uid] = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                self._users[uid] = str(uid)
+        return self._users[uid]
+
+    def group(self, gid: int) -> str:
+        if gid not in self._groups:
+            import grp
+
+            try:
+                self._groups[gid] = grp.getgrgid(gid).gr_name
+            except KeyError:
+                self._groups[gid] = str(gid)
+        return self._groups[gid]

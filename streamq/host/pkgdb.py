@@ -107,22 +107,41 @@ def apt_source_row(entry, source: str, lists_dir: str = APT_LISTS) -> dict | Non
     }
 
 
-def rpm_rows(path: str):
-    """Rows of an SQLite rpmdb (rpm >= 4.16). Unreadable or corrupt headers are skipped."""
+def _rpm_blobs(path: str, in_memory: bool) -> list[bytes]:
     import sqlite3
 
-    blobs = []
+    if in_memory:
+        data = procfs.read_or_none(path)
+        if data is None:
+            return []
+        db = sqlite3.connect(":memory:")
+        try:
+            db.deserialize(data)
+            return [b for (b,) in db.execute("SELECT blob FROM Packages")]
+        except sqlite3.Error:
+            return []
+        finally:
+            db.close()
     for mode in ("ro", "ro&immutable=1"):  # WAL databases need a -shm we may not be able to create
         try:
             db = sqlite3.connect(f"file:{path}?mode={mode}", uri=True)
             try:
-                blobs = [b for (b,) in db.execute("SELECT blob FROM Packages")]
+                return [b for (b,) in db.execute("SELECT blob FROM Packages")]
             finally:
                 db.close()
-            break
         except sqlite3.Error:
             continue
-    for blob in blobs:
+    return []
+
+
+def rpm_rows(path: str, *, in_memory: bool = False):
+    """Rows of an SQLite rpmdb (rpm >= 4.16). Unreadable or corrupt headers are skipped.
+
+    ``in_memory``: read the file and hand SQLite the bytes. Needed for a path
+    under /proc/<pid>/root: SQLite resolves the symlinks of a path it opens, and
+    that one resolves to our own root, not the process's.
+    """
+    for blob in _rpm_blobs(path, in_memory):
         try:
             h = parse_rpm_header(bytes(blob), RPM_TAGS)
         except (ValueError, TypeError, IndexError):

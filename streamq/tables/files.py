@@ -22,10 +22,9 @@ import stat
 import sys
 from collections.abc import Iterator
 
-from ..host import procfs
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
-from ..text import decode_path
-from ._common import lazy_module
+from ..text import decode, fsdecode
+from ._common import NAMESPACE_COLUMNS, PID_WITH_NAMESPACE, lazy_module, namespaces
 
 globbing = lazy_module("streamq.host.globbing")
 
@@ -57,17 +56,6 @@ SUID_ROOTS = (
     ("/tmp", None),
 )
 
-_NAMESPACE_COLUMNS = [
-    Column(
-        "pid_with_namespace",
-        INTEGER,
-        "Read the paths inside this process's mount namespace (through /proc/<pid>/root).",
-        hidden=True,
-        additional=True,
-    ),
-    Column("mount_namespace_id", TEXT, "Inode of the mount namespace the paths were read in.", hidden=True),
-]
-
 
 @table(
     "file",
@@ -97,7 +85,7 @@ _NAMESPACE_COLUMNS = [
         Column("symlink", INTEGER, "1 if the path itself is a symbolic link, else 0."),
         Column("type", TEXT, "regular, directory, symlink (dangling), character, block, fifo or socket."),
         Column("symlink_target_path", TEXT, "Where the symbolic link points, as stored in the link."),
-        *_NAMESPACE_COLUMNS,
+        *NAMESPACE_COLUMNS,
     ],
     examples=(
         "SELECT path, mode, size, type FROM file WHERE path IN ('/etc/passwd', '/etc/hostname')",
@@ -107,11 +95,12 @@ _NAMESPACE_COLUMNS = [
 )
 def gen_file(ctx):
     birth = _birth_time_reader() if ctx.used("btime") else None
-    for pid, root, ns in _namespaces(ctx):
+    for ns in namespaces(ctx):
+        root = ns.root.encode()
         for path, directory in _targets(ctx, root):
             row = _file_row(path, directory, root, birth)
             if row is not None:
-                row["pid_with_namespace"], row["mount_namespace_id"] = pid, ns
+                row["pid_with_namespace"], row["mount_namespace_id"] = ns.pid, ns.mount_namespace_id
                 yield row
 
 
@@ -124,14 +113,15 @@ def gen_file(ctx):
         Column("md5", TEXT, "MD5 digest, lowercase hex; NULL if the file cannot be read."),
         Column("sha1", TEXT, "SHA-1 digest, lowercase hex; NULL if the file cannot be read."),
         Column("sha256", TEXT, "SHA-256 digest, lowercase hex; NULL if the file cannot be read."),
-        *_NAMESPACE_COLUMNS,
+        *NAMESPACE_COLUMNS,
     ],
     examples=("SELECT path, sha256 FROM hash WHERE path = '/etc/passwd'",),
     cost=100,
 )
 def gen_hash(ctx):
     wanted = [name for name in _DIGESTS if ctx.used(name)]
-    for pid, root, ns in _namespaces(ctx):
+    for ns in namespaces(ctx):
+        root = ns.root.encode()
         for path, directory in _targets(ctx, root):
             fs = globbing.fs_path(path, root)
             try:
@@ -139,7 +129,12 @@ def gen_hash(ctx):
                     continue  # osquery hashes regular files only (symlinks followed)
             except OSError:
                 continue
-            row = {"path": path, "directory": directory, "pid_with_namespace": pid, "mount_namespace_id": ns}
+            row = {
+                "path": path,
+                "directory": directory,
+                "pid_with_namespace": ns.pid,
+                "mount_namespace_id": ns.mount_namespace_id,
+            }
             row.update(_digests(fs, wanted))
             yield row
 
@@ -152,45 +147,25 @@ def gen_hash(ctx):
         Column("username", TEXT, "Name of the owning user (the uid as text when it has no name)."),
         Column("groupname", TEXT, "Name of the owning group (the gid as text when it has no name)."),
         Column("permissions", TEXT, "S if setuid, G if setgid, SG if both."),
-        Column(
-            "pid_with_namespace",
-            INTEGER,
-            "Scan inside this process's mount namespace (through /proc/<pid>/root).",
-            hidden=True,
-            additional=True,
-        ),
+        PID_WITH_NAMESPACE,
     ],
     examples=("SELECT * FROM suid_bin",),
     cost=50,
 )
 def gen_suid_bin(ctx):
     names = _IdNames()
-    for pid, root, _ns in _namespaces(ctx):
-        for path, st in _suid_files(root):
+    for ns in namespaces(ctx):
+        for path, st in _suid_files(ns.root.encode()):
             yield {
                 "path": path,
                 "username": names.user(st.st_uid),
                 "groupname": names.group(st.st_gid),
                 "permissions": ("S" if st.st_mode & stat.S_ISUID else "") + ("G" if st.st_mode & stat.S_ISGID else ""),
-                "pid_with_namespace": pid,
+                "pid_with_namespace": ns.pid,
             }
 
 
 # --- shared by file and hash ---------------------------------------------------------------
-
-
-def _namespaces(ctx) -> Iterator[tuple[int | None, bytes, str | None]]:
-    """(pid, path prefix, mount namespace inode) for each pid_with_namespace, or the host's own view."""
-    pids = ctx.eq("pid_with_namespace")
-    if pids is None:
-        yield None, b"", None
-        return
-    for pid in pids:
-        if not isinstance(pid, int) or pid <= 0:
-            continue
-        ns = procfs.namespace_inode(pid, "mnt")
-        if ns is not None:  # no such process (or no right to see it): no rows
-            yield pid, f"/proc/{pid}/root".encode(), ns
 
 
 def _targets(ctx, root: bytes) -> Iterator[tuple[str, str]]:

@@ -14,7 +14,7 @@ import struct
 from ..host import procfs
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode
-from ._common import lazy_module
+from ._common import PID_WITH_NAMESPACE, lazy_module, namespaces
 
 etcfiles = lazy_module("streamq.host.etcfiles")
 iptc = lazy_module("streamq.host.iptc")
@@ -277,45 +277,22 @@ def gen_arp_cache(ctx):
 # ---------------------------------------------------------------- /etc files
 
 
-def _etc_file(ctx, name: str) -> list[tuple[int | None, bytes]]:
-    """(pid_with_namespace, content) for the host's file or, when asked, a process's view of it."""
-    pids = ctx.eq("pid_with_namespace")
-    if not pids:
-        data = procfs.read_or_none(f"/etc/{name}")
-        return [(None, data)] if data is not None else []
-    found = []
-    for pid in pids:
-        if isinstance(pid, int):
-            data = procfs.read_or_none(f"/proc/{pid}/root/etc/{name}")
-            if data is not None:
-                found.append((pid, data))
-    return found
-
-
-_PID_WITH_NAMESPACE = Column(
-    "pid_with_namespace",
-    INTEGER,
-    "Read the file as this process sees it (its mount namespace).",
-    additional=True,
-    hidden=True,
-)
-
-
 @table(
     "etc_hosts",
     "Static host name entries from /etc/hosts.",
     [
         Column("address", TEXT, "IP address of the entry."),
         Column("hostnames", TEXT, "Host names and aliases for the address, space separated."),
-        _PID_WITH_NAMESPACE,
+        PID_WITH_NAMESPACE,
     ],
     examples=("SELECT address, hostnames FROM etc_hosts",),
     cost=20,
 )
 def gen_etc_hosts(ctx):
-    for pid, data in _etc_file(ctx, "hosts"):
-        for row in etcfiles.parse_hosts(data):
-            row["pid_with_namespace"] = pid
+    for ns in namespaces(ctx):
+        data = procfs.read_or_none(f"{ns.root}/etc/hosts")
+        for row in etcfiles.parse_hosts(data) if data is not None else ():
+            row["pid_with_namespace"] = ns.pid
             yield row
 
 
@@ -365,15 +342,19 @@ def gen_etc_protocols(ctx):
         Column("address", TEXT, "Nameserver or sortlist address, or a search domain."),
         Column("netmask", TEXT, "Prefix length of a nameserver address, or a sortlist mask."),
         Column("options", BIGINT, "The resolver's option bits (_res.options) after reading the file."),
-        _PID_WITH_NAMESPACE,
+        PID_WITH_NAMESPACE,
     ],
     examples=("SELECT type, address FROM dns_resolvers",),
     cost=5,
 )
 def gen_dns_resolvers(ctx):
-    for pid, data in _etc_file(ctx, "resolv.conf"):
-        for row in etcfiles.parse_resolv_conf(data, socket.gethostname() if pid is None else ""):
-            row["pid_with_namespace"] = pid
+    for ns in namespaces(ctx):
+        data = procfs.read_or_none(f"{ns.root}/etc/resolv.conf")
+        if data is None:
+            continue
+        # The default search domain comes from the host name; a container's own is not known here.
+        for row in etcfiles.parse_resolv_conf(data, socket.gethostname() if ns.pid == 0 else ""):
+            row["pid_with_namespace"] = ns.pid
             yield row
 
 

@@ -9,41 +9,16 @@ the rows stay as the container sees them.
 from __future__ import annotations
 
 import os
+import stat
 
 from ..host import procfs
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode, encode_path
-from ._common import lazy_module
-from .browsers import user_homes
+from ._common import NAMESPACE_COLUMNS, PID_WITH_NAMESPACE, lazy_module, namespaces
 
+accounts = lazy_module("streamq.host.accounts")
 pkgdb = lazy_module("streamq.host.pkgdb")
 pkgformats = lazy_module("streamq.host.pkgformats")
-
-_NAMESPACE_COLUMNS = [
-    Column(
-        "pid_with_namespace",
-        INTEGER,
-        "Read the files inside this process's mount namespace.",
-        additional=True,
-        hidden=True,
-    ),
-    Column("mount_namespace_id", TEXT, "Inode of the mount namespace the rows were read from.", hidden=True),
-]
-
-
-def _roots(ctx) -> list[tuple[str, int, str | None]]:
-    """(path prefix, pid_with_namespace value, mount namespace id) for each namespace to read."""
-    pids = ctx.eq("pid_with_namespace")
-    if pids is None:
-        return [("", 0, None)]
-    roots = []
-    for pid in pids:
-        if isinstance(pid, int) and pid > 0:
-            mnt = procfs.namespace_inode(pid, "mnt")
-            if mnt is not None:  # the process is gone, or hidden from us
-                roots.append((f"/proc/{pid}/root", pid, mnt))
-    return roots
-
 
 # --- deb_packages -------------------------------------------------------------
 
@@ -65,7 +40,7 @@ _DPKG_ADMINDIR = "/var/lib/dpkg"
         Column("section", TEXT, "Archive section (admin, libs, ...)."),
         Column("priority", TEXT, "Priority (required, important, optional, ...)."),
         Column("admindir", TEXT, "dpkg database directory the package was read from.", additional=True),
-        *_NAMESPACE_COLUMNS,
+        *NAMESPACE_COLUMNS,
     ],
     examples=(
         "SELECT name, version, arch FROM deb_packages WHERE name = 'dpkg'",
@@ -75,7 +50,7 @@ _DPKG_ADMINDIR = "/var/lib/dpkg"
 )
 def gen_deb_packages(ctx):
     admindirs = [d for d in ctx.eq("admindir") or [_DPKG_ADMINDIR] if isinstance(d, str)]
-    for prefix, pid, mnt in _roots(ctx):
+    for pid, prefix, mnt in namespaces(ctx):
         for admindir in admindirs:
             data = procfs.read_or_none(prefix.encode() + encode_path(admindir) + b"/status")
             if data is not None:
@@ -120,19 +95,13 @@ def _deb_rows(data: bytes, admindir: str, pid: int, mnt: str | None):
         Column("maintainer", TEXT, "Origin from the downloaded Release file."),
         Column("components", TEXT, "Components the Release file lists, else those configured, space separated."),
         Column("architectures", TEXT, "Architectures the Release file lists, else the arch= option."),
-        Column(
-            "pid_with_namespace",
-            INTEGER,
-            "Read the files inside this process's mount namespace.",
-            additional=True,
-            hidden=True,
-        ),
+        PID_WITH_NAMESPACE,
     ],
     examples=("SELECT name, base_uri, release, version FROM apt_sources",),
     cost=20,
 )
 def gen_apt_sources(ctx):
-    for prefix, pid, _mnt in _roots(ctx):
+    for pid, prefix, _mnt in namespaces(ctx):
         for path in pkgdb.apt_source_files(prefix):
             data = procfs.read_or_none(prefix + path)
             if data is None:
@@ -171,7 +140,7 @@ _RPMDB_DIRS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
         Column("install_time", INTEGER, "Installation time, seconds since the Unix epoch."),
         Column("vendor", TEXT, "Package vendor."),
         Column("package_group", TEXT, "Package group."),
-        *_NAMESPACE_COLUMNS,
+        *NAMESPACE_COLUMNS,
     ],
     examples=("SELECT name, version, release, arch FROM rpm_packages WHERE name = 'bash'",),
     cost=2000,
@@ -179,15 +148,18 @@ _RPMDB_DIRS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
 def gen_rpm_packages(ctx):
     wanted = {c: ctx.eq(c) for c in ("name", "version", "release", "arch", "epoch")}
     wanted = {c: v for c, v in wanted.items() if v is not None}
-    for prefix, pid, mnt in _roots(ctx):
+    for pid, prefix, mnt in namespaces(ctx):
         seen = set()
         for d in _RPMDB_DIRS:
             path = f"{prefix}{d}/rpmdb.sqlite"
-            real = os.path.realpath(path)
-            if real in seen or not os.path.isfile(path):
+            try:  # one database often has two paths (a symlink); realpath would leave /proc/<pid>/root
+                st = os.stat(path)
+            except OSError:
                 continue
-            seen.add(real)
-            for row in pkgdb.rpm_rows(path):
+            if (st.st_dev, st.st_ino) in seen or not stat.S_ISREG(st.st_mode):
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            for row in pkgdb.rpm_rows(path, in_memory=pid != 0):
                 if all(row[c] in v for c, v in wanted.items()):
                     row["pid_with_namespace"] = pid
                     row["mount_namespace_id"] = mnt
@@ -240,13 +212,7 @@ def gen_portage_packages(ctx):
         Column("license", TEXT, "License field, or License-Expression when that is all there is."),
         Column("path", TEXT, "The .dist-info or .egg-info path the metadata came from."),
         Column("directory", TEXT, "The site-packages directory; = reads any directory.", index=True),
-        Column(
-            "pid_with_namespace",
-            INTEGER,
-            "Read the files inside this process's mount namespace.",
-            additional=True,
-            hidden=True,
-        ),
+        PID_WITH_NAMESPACE,
     ],
     examples=(
         "SELECT name, version, directory FROM python_packages",
@@ -257,13 +223,12 @@ def gen_portage_packages(ctx):
 def gen_python_packages(ctx):
     uids = ctx.eq("uid")
     directories = ctx.eq("directory")
-    for prefix, pid, _mnt in _roots(ctx):
+    for pid, prefix, _mnt in namespaces(ctx):
         if directories is not None:
             sites = [(d, _owner(prefix + d)) for d in directories if isinstance(d, str)]
         else:
-            homes = user_homes(uids, root=prefix)
-            # System-wide packages belong to uid 0, as in osquery: `uid = 0` finds them too.
-            sites = pkgdb.python_site_dirs(prefix, with_system=uids is None or 0 in uids, homes=homes)
+            homes = accounts.user_homes(uids, root=prefix)
+            sites = pkgdb.python_site_dirs(prefix, with_system=uids is None, homes=homes)
         for site, uid in sites:
             for row in pkgdb.python_packages_in(prefix + site):
                 row["directory"] = site
@@ -306,7 +271,7 @@ _NPM_DEFAULT_MAX_DEPTH = 100
             additional=True,
             hidden=True,
         ),
-        *_NAMESPACE_COLUMNS,
+        *NAMESPACE_COLUMNS,
     ],
     examples=(
         "SELECT name, version, path FROM npm_packages WHERE depth = 0",
@@ -318,11 +283,11 @@ def gen_npm_packages(ctx):
     max_depths = [d for d in ctx.eq("max_depth") or () if isinstance(d, int)]
     max_depth = max_depths[0] if max_depths else pkgdb.NPM_DEFAULT_MAX_DEPTH
     directories = ctx.eq("directory")
-    for prefix, pid, mnt in _roots(ctx):
+    for pid, prefix, mnt in namespaces(ctx):
         sites = (
             [d for d in directories if isinstance(d, str)]
             if directories is not None
-            else pkgdb.npm_site_dirs(prefix, user_homes(root=prefix))
+            else pkgdb.npm_site_dirs(prefix, accounts.user_homes(root=prefix))
         )
         for site in sites:
             for row in pkgdb.npm_packages_in(prefix + site, max_depth):

@@ -13,6 +13,7 @@ import struct
 from ..host import hwdata, procfs
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode
+from ._common import NAMESPACE_COLUMNS, namespaces
 
 DMI = "/sys/class/dmi/id"
 CPU_SYS = "/sys/devices/system/cpu"
@@ -175,14 +176,7 @@ def host_uuid() -> str | None:
         Column("platform_like", TEXT, "Related distribution IDs (ID_LIKE)."),
         Column("codename", TEXT, "Release code name (VERSION_CODENAME)."),
         Column("arch", TEXT, "Machine architecture (uname machine)."),
-        Column(
-            "pid_with_namespace",
-            INTEGER,
-            "Read the release of the mount namespace of this process; 0 means the host's.",
-            hidden=True,
-            additional=True,
-        ),
-        Column("mount_namespace_id", TEXT, "Mount namespace inode the release was read in.", hidden=True),
+        *NAMESPACE_COLUMNS,
     ],
     examples=(
         "SELECT name, version, major, arch FROM os_version",
@@ -191,16 +185,13 @@ def host_uuid() -> str | None:
     cost=1,
 )
 def gen_os_version(ctx):
-    for pid in ctx.eq("pid_with_namespace") or [0]:
-        if not isinstance(pid, int) or pid < 0:
-            continue
-        root = f"/proc/{pid}/root" if pid else ""
-        data = procfs.read_or_none(f"{root}/etc/os-release") or procfs.read_or_none(f"{root}/usr/lib/os-release")
+    for ns in namespaces(ctx):
+        data = procfs.read_or_none(f"{ns.root}/etc/os-release") or procfs.read_or_none(f"{ns.root}/usr/lib/os-release")
         if data is None:
             continue
         row = os_version_row(parse_os_release(data))
-        row["pid_with_namespace"] = pid
-        row["mount_namespace_id"] = procfs.namespace_inode(pid, "mnt") if pid else None
+        row["pid_with_namespace"] = ns.pid
+        row["mount_namespace_id"] = ns.mount_namespace_id
         yield row
 
 

@@ -17,8 +17,8 @@ from collections.abc import Collection, Iterator
 from ..host import procfs
 from ..host.safefile import read_regular
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
-from ..text import decode, decode_path, encode_path
-from ._common import lazy_module
+from ..text import decode, encode_path, fsdecode
+from ._common import PID_WITH_NAMESPACE, lazy_module, namespaces
 
 accounts = lazy_module("streamq.host.accounts")
 
@@ -114,7 +114,7 @@ def shell_history_rows(uid: int, home: str) -> Iterator[tuple]:
     cost=5000,
 )
 def gen_shell_history(ctx):
-    for user in accounts.users_for(ctx):
+    for user in accounts.read_users(uids=ctx.eq("uid")):
         yield from shell_history_rows(user.uid, user.home)
 
 
@@ -189,21 +189,14 @@ def authorized_keys_rows(uid: int, home: str, *, root: str = "", pid: int = 0) -
         Column("options", TEXT, "The options field before the key (from=, command=...), if any."),
         Column("comment", TEXT, "The comment after the key, often user@host."),
         Column("key_file", TEXT, "Path of the file the key is in."),
-        Column(
-            "pid_with_namespace",
-            INTEGER,
-            "Read the users and files of the file system this process sees (a container) instead of the host's.",
-            additional=True,
-            hidden=True,
-        ),
+        PID_WITH_NAMESPACE,
     ],
     examples=("SELECT uid, algorithm, comment, key_file FROM authorized_keys",),
     cost=500,
 )
 def gen_authorized_keys(ctx):
-    for pid in accounts.namespace_pids(ctx):
-        root = accounts.root_of(pid)
-        for user in accounts.users_for(ctx, root):
+    for pid, root, _mnt in namespaces(ctx):
+        for user in accounts.read_users(root, ctx.eq("uid")):
             yield from authorized_keys_rows(user.uid, user.home, root=root, pid=pid)
 
 
@@ -230,7 +223,7 @@ def known_hosts_rows(uid: int, home: str) -> Iterator[tuple]:
     cost=500,
 )
 def gen_known_hosts(ctx):
-    for user in accounts.users_for(ctx):
+    for user in accounts.read_users(uids=ctx.eq("uid")):
         yield from known_hosts_rows(user.uid, user.home)
 
 
@@ -292,20 +285,13 @@ def crontab_rows(path: str, *, root: str = "", pid: int = 0) -> Iterator[tuple]:
         Column("day_of_week", TEXT, "Day of the week field."),
         Column("command", TEXT, "The rest of the line; in system crontabs it begins with the user to run as."),
         Column("path", TEXT, "File the job is in."),
-        Column(
-            "pid_with_namespace",
-            INTEGER,
-            "Read the crontabs of the file system this process sees (a container) instead of the host's.",
-            additional=True,
-            hidden=True,
-        ),
+        PID_WITH_NAMESPACE,
     ],
     examples=("SELECT event, minute, hour, command, path FROM crontab",),
     cost=50,
 )
 def gen_crontab(ctx):
-    for pid in accounts.namespace_pids(ctx):
-        root = accounts.root_of(pid)
+    for pid, root, _mnt in namespaces(ctx):
         for path in crontab_files(root):
             yield from crontab_rows(path, root=root, pid=pid)
 

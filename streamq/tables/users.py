@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from ..host import procfs
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
-from ..text import fsdecode
-from ._common import lazy_module
+from ._common import PID_WITH_NAMESPACE, lazy_module, namespaces
 
 accounts = lazy_module("streamq.host.accounts")
 utmp = lazy_module("streamq.host.utmp")
@@ -33,13 +32,7 @@ def _signed(value: int) -> int:
         Column("directory", TEXT, "Home directory."),
         Column("shell", TEXT, "Login shell."),
         Column("uuid", TEXT, "Account UUID; Linux accounts have none, so always NULL.", index=True),
-        Column(
-            "pid_with_namespace",
-            INTEGER,
-            "Read the accounts of the file system this process sees (a container) instead of the host's.",
-            additional=True,
-            hidden=True,
-        ),
+        PID_WITH_NAMESPACE,
         Column(
             "include_remote",
             INTEGER,
@@ -59,21 +52,10 @@ def gen_users(ctx):
         return  # no Linux account has a UUID, so nothing can match
     remote = ctx.eq("include_remote")
     if remote and any(remote):
-        yield from _user_rows(ctx, _nss_users(), pid=0, remote=1)
+        yield from _user_rows(ctx, accounts.nss_users(), pid=0, remote=1)
         return
-    for pid in accounts.namespace_pids(ctx):
-        yield from _user_rows(ctx, accounts.read_users(accounts.root_of(pid)), pid=pid, remote=0)
-
-
-def _nss_users() -> list[accounts.User]:
-    import pwd  # every source the name service switch lists, local files first
-
-    return [
-        accounts.User(
-            fsdecode(p.pw_name), p.pw_uid, p.pw_gid, fsdecode(p.pw_gecos), fsdecode(p.pw_dir), fsdecode(p.pw_shell)
-        )
-        for p in pwd.getpwall()
-    ]
+    for ns in namespaces(ctx):
+        yield from _user_rows(ctx, accounts.read_users(ns.root), pid=ns.pid, remote=0)
 
 
 def _user_rows(ctx, users, *, pid: int, remote: int):
@@ -106,23 +88,17 @@ def _user_rows(ctx, users, *, pid: int, remote: int):
         Column("gid", BIGINT, "Group ID.", index=True),
         Column("gid_signed", BIGINT, "Group ID read as a signed 32-bit number."),
         Column("groupname", TEXT, "Group name."),
-        Column(
-            "pid_with_namespace",
-            INTEGER,
-            "Read the groups of the file system this process sees (a container) instead of the host's.",
-            additional=True,
-            hidden=True,
-        ),
+        PID_WITH_NAMESPACE,
     ],
     examples=("SELECT gid, groupname FROM groups WHERE gid < 1000 ORDER BY gid",),
     cost=60,
 )
 def gen_groups(ctx):
     gids = ctx.eq("gid")
-    for pid in accounts.namespace_pids(ctx):
-        for g in accounts.read_groups(accounts.root_of(pid)):
+    for ns in namespaces(ctx):
+        for g in accounts.read_groups(ns.root):
             if gids is None or g.gid in gids:
-                yield (g.gid, _signed(g.gid), g.name, pid)
+                yield (g.gid, _signed(g.gid), g.name, ns.pid)
 
 
 @table(
@@ -139,7 +115,7 @@ def gen_groups(ctx):
     cost=100,
 )
 def gen_user_groups(ctx):
-    users = accounts.users_for(ctx)
+    users = accounts.read_users(uids=ctx.eq("uid"))
     gids = ctx.eq("gid")
     member_of: dict[str, list[int]] = {}
     for g in accounts.read_groups():
