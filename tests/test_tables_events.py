@@ -258,3 +258,60 @@ def test_streamq_events_counts_expiry(db):
         assert row == {"events": 4, "buffered": 1, "dropped": 0, "expired": 3}
     finally:
         conn.close()
+
+
+# --- eid and time: one declaration, and the flag the engine reads -------------------------------------
+
+
+def test_every_event_table_has_the_one_eid_and_time():
+    import dataclasses
+
+    from streamq.sql.connection import load_tables
+    from streamq.tables.events import EVENT_ID, EVENT_TIME
+
+    events = {name: spec for name, spec in load_tables().items() if spec.module == "streamq.tables.events"}
+    assert {"process_events", "file_events", "socket_events", "network_events", "hardware_events"} <= set(events)
+    for name, spec in events.items():
+        for declared in (EVENT_TIME, EVENT_ID):
+            (column,) = [c for c in spec.columns if c.name == declared.name]
+            assert dataclasses.replace(column, description=declared.description) == declared, name
+        assert [c.name for c in spec.columns if c.range] == [
+            c.name for c in spec.columns if c.name in ("time", "eid")
+        ], name
+
+
+def test_an_event_table_may_not_declare_eid_or_time_anew():
+    from streamq.tables.events import make_event_table
+
+    with pytest.raises(ValueError, match="EVENT_TIME"):
+        make_event_table("test_bad_events", "Bad.", [streamq.Column("time", streamq.BIGINT, "Mine.")])
+    assert "test_bad_events" not in streamq.sql.schema.REGISTRY
+
+
+def test_range_pushdown_follows_the_column_flag_not_the_name():
+    """A snapshot table's own `time` column gets no range constraints; a flagged column does."""
+    from streamq.sql import schema
+
+    seen: dict[str, list] = {}
+
+    @streamq.table(
+        "test_ranges",
+        "Ranges.",
+        [
+            streamq.Column("time", streamq.BIGINT, "An ordinary column named time."),
+            streamq.Column("n", streamq.INTEGER, "A range column.", range=True),
+        ],
+    )
+    def gen_test_ranges(ctx):
+        seen["time"], seen["n"] = ctx.ops("time"), ctx.ops("n")
+        yield from ({"time": i, "n": i} for i in range(10))
+
+    try:
+        conn = streamq.connect()
+        rows = conn.query("SELECT n FROM test_ranges WHERE time > 3 AND n >= 5 AND n < 8")
+        conn.close()
+    finally:
+        schema.REGISTRY.pop("test_ranges", None)
+    assert [r["n"] for r in rows] == [5, 6, 7]
+    assert seen["time"] == []
+    assert sorted((c.op, c.value) for c in seen["n"]) == [("<", 8), (">=", 5)]

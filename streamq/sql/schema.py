@@ -36,6 +36,8 @@ class Column:
     ``required``: a query must constrain one of the table's required columns.
     ``hidden``: not part of ``SELECT *`` (SQLite HIDDEN), still selectable.
     ``additional``: an input-only constraint (pushed down like ``index``).
+    ``range``: ``<``, ``<=``, ``>``, ``>=`` on it are pushed down too, besides ``=``
+    (an event table's ``eid`` and ``time``, so reading new rows costs O(new)).
     """
 
     name: str
@@ -45,6 +47,7 @@ class Column:
     required: bool = False
     hidden: bool = False
     additional: bool = False
+    range: bool = False
 
     def __post_init__(self) -> None:
         if self.type not in TYPES:
@@ -52,7 +55,7 @@ class Column:
 
     @property
     def pushdown(self) -> bool:
-        return self.index or self.required or self.additional
+        return self.index or self.required or self.additional or self.range
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,8 @@ class VirtualTable:
         self.session = session
         self.names = spec.column_names
         self.integer_columns = frozenset(i for i, c in enumerate(spec.columns) if c.type in INTEGER_TYPES)
-        self.pushable = {i: c for i, c in enumerate(spec.columns) if c.pushdown or c.name in ("eid", "time")}
-        self.range_columns = frozenset(i for i, c in enumerate(spec.columns) if c.name in ("eid", "time"))
+        self.pushable = {i: c for i, c in enumerate(spec.columns) if c.pushdown}
+        self.range_columns = frozenset(i for i, c in enumerate(spec.columns) if c.range)
         self.required = frozenset(i for i, c in enumerate(spec.columns) if c.required)
 
     def BestIndexObject(self, info: apsw.IndexInfo) -> bool:

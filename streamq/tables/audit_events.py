@@ -8,11 +8,9 @@ into these rows.
 from __future__ import annotations
 
 from ..sql.schema import BIGINT, INTEGER, TEXT, UNSIGNED_BIGINT, Column
-from .events import make_event_table
+from .events import EVENT_ID, EVENT_TIME, make_event_table
 
-_TIME = Column("time", BIGINT, "When the event was received, unix seconds.", additional=True)
 _UPTIME = Column("uptime", BIGINT, "Host uptime in seconds when the event was read.")
-_EID = Column("eid", INTEGER, "Event id: increases by one per event of this table.", hidden=True)
 _TYPE_NAME = Column("type", TEXT, "Record type name (AVC, MAC_POLICY_LOAD, APPARMOR_DENIED...).")
 _MESSAGE = Column("message", TEXT, "The whole audit record as the kernel wrote it.")
 
@@ -28,9 +26,9 @@ USER_EVENTS = make_event_table(
         Column("path", TEXT, "Executable of the sender (exe)."),
         Column("address", TEXT, "Remote address, when the message names one (addr)."),
         Column("terminal", TEXT, "Terminal of the sender."),
-        _TIME,
+        EVENT_TIME,
         _UPTIME,
-        _EID,
+        EVENT_ID,
     ],
     examples=("SELECT pid, type, message FROM user_events",),
 )
@@ -51,7 +49,7 @@ PROCESS_FILE_EVENTS = make_event_table(
         Column("operation", TEXT, "open, open+truncate, write, truncate, unlink, rename, link, symlink, chmod..."),
         Column("pid", BIGINT, "Process ID."),
         Column("ppid", BIGINT, "Parent process ID."),
-        _TIME,
+        EVENT_TIME,
         Column("executable", TEXT, "Executable of the process."),
         Column("partial", TEXT, "'true' when a record of the event was missing (no CWD or PATH), else 'false'."),
         Column("cwd", TEXT, "Working directory of the process."),
@@ -59,7 +57,7 @@ PROCESS_FILE_EVENTS = make_event_table(
         Column("dest_path", TEXT, "The new name, for rename and link."),
         *_IDS_AS_TEXT,
         _UPTIME,
-        _EID,
+        EVENT_ID,
     ],
     examples=("SELECT operation, path, executable, pid FROM process_file_events",),
 )
@@ -67,7 +65,7 @@ PROCESS_FILE_EVENTS = make_event_table(
 SELINUX_EVENTS = make_event_table(
     "selinux_events",
     "SELinux records of the audit log: AVC decisions, policy loads, status changes.",
-    [_TYPE_NAME, _MESSAGE, _TIME, _UPTIME, _EID],
+    [_TYPE_NAME, _MESSAGE, EVENT_TIME, _UPTIME, EVENT_ID],
     examples=("SELECT type, message FROM selinux_events WHERE type = 'AVC'",),
 )
 
@@ -77,9 +75,9 @@ APPARMOR_EVENTS = make_event_table(
     [
         _TYPE_NAME,
         _MESSAGE,
-        _TIME,
+        EVENT_TIME,
         _UPTIME,
-        _EID,
+        EVENT_ID,
         Column("apparmor", TEXT, "AppArmor's verdict: DENIED, ALLOWED, AUDIT, STATUS..."),
         Column("operation", TEXT, "The operation (open, exec, profile_load...)."),
         Column("parent", UNSIGNED_BIGINT, "Parent process ID."),
@@ -105,7 +103,7 @@ SECCOMP_EVENTS = make_event_table(
     "seccomp_events",
     "System calls a seccomp filter acted on and logged (killed, trapped, errored, logged).",
     [
-        _TIME,
+        EVENT_TIME,
         _UPTIME,
         Column("auid", UNSIGNED_BIGINT, "Audit user ID."),
         Column("uid", UNSIGNED_BIGINT, "User ID."),

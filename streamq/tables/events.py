@@ -1,30 +1,44 @@
 """Event tables: rows live in an EventRing that a source fills; a query reads a slice.
 
-Every event table ends with ``time`` (unix seconds) and a hidden integer
-``eid``. ``eid > X`` / ``eid >= X`` and ``time > T`` / ``time >= T`` are pushed
-down, so reading the newest rows costs O(new rows) whatever the ring holds.
-A continuous reader (``--follow``, the scheduler) sets ``session.floors[table]``
-to see only rows newer than its cursor.
+Every event table has ``time`` (unix seconds) and a hidden integer ``eid``,
+declared once here (:data:`EVENT_TIME`, :data:`EVENT_ID`) and added at the end
+of a table's columns unless the table places them (osquery's column order).
+Both carry the ``range`` flag, which tells the engine to push down
+``eid > X`` / ``eid >= X`` and ``time > T`` / ``time >= T``, so reading the
+newest rows costs O(new rows) whatever the ring holds. A continuous reader
+(``--follow``, the scheduler) sets ``session.floors[table]`` to see only rows
+newer than its cursor.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Iterator
 
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, QueryContext, Table, register
 
-_EVENT_TAIL = ("time", "eid")
+EVENT_TIME = Column("time", BIGINT, "When the event was received, unix seconds.", additional=True, range=True)
+EVENT_ID = Column("eid", INTEGER, "Event id: increases by one per event of this table.", hidden=True, range=True)
+EVENT_COLUMNS = (EVENT_TIME, EVENT_ID)
+_EVENT_TAIL = tuple(c.name for c in EVENT_COLUMNS)
 
 
 def event_columns(columns: Iterable[Column]) -> tuple[Column, ...]:
-    """The table's own columns, with ``time`` and ``eid`` put in place if the spec lacks them."""
+    """The table's own columns, with ``time`` and ``eid`` put at the end if the table did not place them.
+
+    A table that places one uses :data:`EVENT_TIME` / :data:`EVENT_ID` (its
+    description may differ); a column of either name declared any other way is refused.
+    """
     cols = list(columns)
+    for c in cols:
+        for declared in EVENT_COLUMNS:
+            if c.name == declared.name and dataclasses.replace(c, description=declared.description) != declared:
+                raise ValueError(
+                    f"event column {c.name}: use EVENT_TIME / EVENT_ID of tables.events, not a column anew"
+                )
     names = {c.name for c in cols}
-    if "time" not in names:
-        cols.append(Column("time", BIGINT, "When the event was received, unix seconds.", additional=True))
-    if "eid" not in names:
-        cols.append(Column("eid", INTEGER, "Event id: increases by one per event of this table.", hidden=True))
+    cols += [c for c in EVENT_COLUMNS if c.name not in names]
     return tuple(cols)
 
 
@@ -40,7 +54,7 @@ def _bounds(ctx: QueryContext, table: str) -> tuple[int, int | None, float | Non
         after = session.floors.get(table, 0)
     upto: int | None = None
     min_time: float | None = None
-    for c in ctx.ops("eid"):
+    for c in ctx.ops(EVENT_ID.name):
         if isinstance(c.value, (int, float)):
             if c.op == ">":
                 after = max(after, math.floor(c.value))
@@ -49,7 +63,7 @@ def _bounds(ctx: QueryContext, table: str) -> tuple[int, int | None, float | Non
             if c.op in ("<", "<=", "="):
                 top = math.ceil(c.value) - 1 if c.op == "<" else math.floor(c.value)
                 upto = top if upto is None else min(upto, top)
-    for c in ctx.ops("time"):
+    for c in ctx.ops(EVENT_TIME.name):
         if isinstance(c.value, (int, float)):
             bound = math.floor(c.value) + 1 if c.op == ">" else math.ceil(c.value) if c.op in (">=", "=") else None
             if bound is not None:
@@ -61,8 +75,8 @@ def make_event_table(name: str, description: str, columns: Iterable[Column], *, 
     """Declare and register a ring-backed event table."""
     cols = event_columns(columns)
     names = [c.name for c in cols]
-    time_index = names.index("time")
-    eid_index = names.index("eid")
+    time_index = names.index(EVENT_TIME.name)
+    eid_index = names.index(EVENT_ID.name)
     data_names = [n for n in names if n not in _EVENT_TAIL]
     # time and eid are spliced into the stored values at their column positions; most
     # tables end with them, and a stored tuple then needs only one concatenation.
@@ -144,9 +158,9 @@ PROCESS_EVENTS = make_event_table(
         Column("btime", BIGINT, "Executable birth time, where known."),
         Column("overflows", TEXT, "Receive-buffer overflows seen before this event, if any.", hidden=True),
         Column("parent", BIGINT, "Parent process ID."),
-        Column("time", BIGINT, "When the event was received, unix seconds.", additional=True),
+        EVENT_TIME,
         Column("uptime", BIGINT, "Host uptime in seconds at the event."),
-        Column("eid", INTEGER, "Event id: increases by one per event of this table.", hidden=True),
+        EVENT_ID,
         Column("fsuid", BIGINT, "Filesystem user ID."),
         Column("suid", BIGINT, "Saved user ID."),
         Column("fsgid", BIGINT, "Filesystem group ID."),
@@ -179,8 +193,6 @@ FILE_EVENTS = make_event_table(
         Column("sha1", TEXT, "SHA-1 of the content, when hashing is on."),
         Column("sha256", TEXT, "SHA-256 of the content, when hashing is on."),
         Column("hashed", INTEGER, "1 if hashed, 0 if not asked, -1 if it failed or was too big."),
-        Column("time", BIGINT, "When the event was received, unix seconds.", additional=True),
-        Column("eid", INTEGER, "Event id: increases by one per event of this table.", hidden=True),
     ],
     examples=("SELECT target_path, action FROM file_events",),
 )
@@ -201,9 +213,9 @@ SOCKET_EVENTS = make_event_table(
         Column("local_port", INTEGER, "Local port."),
         Column("remote_port", INTEGER, "Remote port."),
         Column("socket", TEXT, "Socket inode number.", hidden=True),
-        Column("time", BIGINT, "When the change was seen, unix seconds.", additional=True),
+        dataclasses.replace(EVENT_TIME, description="When the change was seen, unix seconds."),
         Column("uptime", BIGINT, "Host uptime in seconds at the event."),
-        Column("eid", INTEGER, "Event id: increases by one per event of this table.", hidden=True),
+        EVENT_ID,
         Column("success", INTEGER, "1: the socket operation succeeded.", hidden=True),
         Column("status", TEXT, "TCP state after the change (LISTEN, ESTABLISHED, CLOSE...)."),
         Column("uid", BIGINT, "User owning the socket."),
@@ -241,8 +253,6 @@ HARDWARE_EVENTS = make_event_table(
         Column("model_id", TEXT, "Model ID."),
         Column("serial", TEXT, "Serial number."),
         Column("revision", TEXT, "Revision."),
-        Column("time", BIGINT, "When the event was received, unix seconds.", additional=True),
-        Column("eid", INTEGER, "Event id: increases by one per event of this table.", hidden=True),
     ],
     examples=("SELECT action, path FROM hardware_events",),
 )
