@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from streamq.tables.certs import store_paths
+from streamq.host.certstore import store_paths
 
 x509 = pytest.importorskip("cryptography.x509")
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402

@@ -11,10 +11,11 @@ import subprocess
 import uuid
 
 import pytest
+from test_host_hwdata import PCI_IDS
 
 from conftest import needs_root
-from streamq.host import blkprobe, cpuid, hwdata, sysblock
-from streamq.tables import hardware
+from streamq.host import cpuid, hwdata, sysblock
+from streamq.tables import devices, firmware
 
 # --- pci_devices ------------------------------------------------------------------------------
 
@@ -67,33 +68,11 @@ def test_pci_devices_match_lspci(conn):
     assert rows == truth
 
 
-PCI_IDS = b"""# comment
-8086  Intel Corporation
-\t0d57  Example Host Bridge
-\t\t1af4 1100  QEMU Virtual Machine
-1af4  Red Hat, Inc.
-\t1041  Virtio 1.0 network device
-C 02  Network controller
-\t00  Ethernet controller
-\t80  Network controller
-"""
-
-
-def test_parse_pci_ids_keeps_only_wanted_vendors():
-    names = hwdata.parse_ids(PCI_IDS, {"8086"})
-    assert names.vendors == {"8086": "Intel Corporation"}
-    assert names.devices == {("8086", "0d57"): "Example Host Bridge"}
-    assert names.subsystems == {("8086", "0d57", "1af4", "1100"): "QEMU Virtual Machine"}
-    assert names.classes == {"02": "Network controller"}
-    assert names.subclasses[("02", "80")] == "Network controller"
-    assert hwdata.parse_ids(PCI_IDS).devices[("1af4", "1041")] == "Virtio 1.0 network device"
-
-
 def test_pci_row_names_from_ids():
     names = hwdata.parse_ids(PCI_IDS)
     ev = {"PCI_CLASS": "20000", "PCI_ID": "1AF4:1041", "PCI_SUBSYS_ID": "1AF4:1100", "DRIVER": "virtio-pci"}
     ev.update(vendor="1af4", device="1041", subvendor="1af4", subdevice="1100")
-    row = hardware._pci_row("0000:00:03.0", ev, names)
+    row = devices._pci_row("0000:00:03.0", ev, names)
     assert row["vendor"] == "Red Hat, Inc." and row["model"] == "Virtio 1.0 network device"
     assert (row["pci_class"], row["pci_subclass"]) == ("Network controller", "Ethernet controller")
     assert (row["pci_class_id"], row["pci_subclass_id"]) == ("0x02", "0x00")
@@ -119,7 +98,7 @@ def test_usb_rows_on_a_constructed_tree(tmp_path):
     for name, value in attrs.items():
         (dev / name).write_text(value + "\n")
     (tmp_path / "1-1:1.0").mkdir()  # an interface: no busnum, no row
-    rows = list(hardware.usb_rows(str(tmp_path), udev_dir=str(tmp_path / "none")))
+    rows = list(devices.usb_rows(str(tmp_path), udev_dir=str(tmp_path / "none")))
     assert rows == [
         {
             "usb_address": 1,
@@ -167,7 +146,7 @@ def test_parse_smbios_constructed():
     odd = _smbios_struct(200, 0x0200, b"", [b"x"])
     end = _smbios_struct(127, 0xFEFF, b"", [])
     data = bios + system + odd + end + bytes(16)  # zero padding ends the walk
-    rows = list(hardware.smbios_rows(data))
+    rows = list(firmware.smbios_rows(data))
     assert [(r["number"], r["type"], r["handle"]) for r in rows] == [
         (0, 0, 0),
         (1, 1, 0x100),
@@ -179,14 +158,7 @@ def test_parse_smbios_constructed():
     assert [r["size"] for r in rows] == [len(bios), len(system), len(odd), len(end)]
     assert rows[0]["md5"] == hashlib.md5(bios).hexdigest()
     # A truncated structure (no string terminator) ends the walk instead of raising.
-    assert len(list(hardware.smbios_rows(bios + system[:-1]))) == 1
-
-
-def test_smbios_entry_point_length():
-    ep3 = b"_SM3_" + bytes(7) + struct.pack("<I", 1234) + bytes(8)
-    ep2 = b"_SM_" + bytes(18) + struct.pack("<H", 777) + bytes(8)
-    assert hwdata.smbios_table_length(ep3) == 1234 and hwdata.smbios_table_length(ep2) == 777
-    assert hwdata.smbios_table_length(b"junk") is None
+    assert len(list(firmware.smbios_rows(bios + system[:-1]))) == 1
 
 
 def test_smbios_tables_on_this_host(conn):
@@ -229,44 +201,6 @@ def test_cpuid_agrees_with_cpuinfo(conn):
             assert (rows[f.name]["output_register"], rows[f.name]["output_bit"]) == (f.register, f.bit)
     if "hypervisor" in flags and os.access("/dev/cpu/0/cpuid", os.R_OK):
         assert rows["hypervisor_id"]["value"]
-
-
-def test_cpuinfo_rows_from_captured_bytes():
-    data = (
-        b"processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel name\t: AMD EPYC 7B13\n"
-        b"flags\t\t: fpu pni sse4_1 avx2 svm\n\nprocessor\t: 1\nvendor_id\t: Other\n"
-    )
-    rows = {r["feature"]: r for r in cpuid.cpuinfo_rows(data)}
-    assert rows["vendor"]["value"] == "AuthenticAMD" and rows["product_name"]["value"] == "AMD EPYC 7B13"
-    assert rows["family"]["value"] == "0f00"
-    assert [rows[n]["value"] for n in ("sse3", "sse4.1", "avx2", "svm", "avx")] == ["1", "1", "1", "1", "0"]
-    assert rows["svm"]["input_eax"] == str(0x80000001) and "spec_ctrl" not in rows
-    assert list(cpuid.cpuinfo_rows(b"processor\t: 0\nFeatures\t: fp asimd\n")) == []
-
-
-def test_cpuid_rows_from_registers():
-    def regs(text: bytes) -> tuple[int, ...]:
-        return struct.unpack("<4I", text.ljust(16, b"\0"))
-
-    leaves = {
-        0: (0x16, *struct.unpack("<3I", b"GenuntelineI")),
-        1: (0x50657, 0, 1 << 31 | 1, 1 << 26),
-        7: (0, 1 << 5, 0, 0),
-        0x80000000: (0x80000004, 0, 0, 0),
-        0x80000002: regs(b"Test CPU"),
-        0x80000003: regs(b""),
-        0x80000004: regs(b""),
-        0x40000000: (0, *struct.unpack("<3I", b"KVMKVMKVM\0\0\0")),
-    }
-
-    def fake(leaf, subleaf=0):
-        return dict(zip(("eax", "ebx", "ecx", "edx"), leaves.get(leaf, (0, 0, 0, 0)), strict=True))
-
-    rows = {r["feature"]: r["value"] for r in cpuid.cpuid_rows(fake)}
-    assert rows["vendor"] == "GenuineIntel" and rows["product_name"] == "Test CPU"
-    assert rows["hypervisor_id"] == "KVMKVMKVM" and rows["family"] == "0600"
-    assert (rows["sse3"], rows["sse2"], rows["avx2"], rows["avx"]) == ("1", "1", "1", "0")
-    assert rows["sgx0"] == "0" * 32
 
 
 # --- block_devices / disk_encryption ----------------------------------------------------------
@@ -376,53 +310,6 @@ def test_disk_encryption_covers_every_block_device(conn):
         assert r["encryption_status"] == ("encrypted" if r["encrypted"] else "not encrypted")
         crypt = (sysblock.attr(f"/sys/class/block/{os.path.basename(r['name'])}/dm/uuid") or "").startswith("CRYPT-")
         assert not crypt or r["encrypted"] == 1
-
-
-def _luks2_header(cipher: str, label: bytes = b"") -> bytes:
-    meta = json.dumps({"segments": {"0": {"type": "crypt", "encryption": cipher}}}).encode()
-    head = b"LUKS\xba\xbe" + struct.pack(">HQ", 2, 16384) + bytes(8) + label.ljust(48, b"\0")
-    head = head.ljust(168, b"\0") + b"0b6e2d9f-7a57-4c3c-9f2e-4d1a9f3b8c11".ljust(40, b"\0")
-    return head.ljust(4096, b"\0") + meta.ljust(12288, b"\0")
-
-
-def test_crypt_type_of_a_constructed_mapping(tmp_path):
-    backing = tmp_path / "backing"
-    backing.write_bytes(_luks2_header("aes-xts-plain64"))
-    (tmp_path / "dm0" / "dm").mkdir(parents=True)
-    (tmp_path / "dm0" / "dm" / "uuid").write_text("CRYPT-LUKS2-0b6e2d9f7a574c3c9f2e4d1a9f3b8c11-root\n")
-    mapped = sysblock.BlockDevice("dm-0", "/dev/dm-0", "253:0", str(tmp_path / "dm0"))
-    parent = sysblock.BlockDevice("sda2", str(backing), "8:2", str(tmp_path / "sda2"))
-    assert sysblock.crypt_type(mapped, parent) == "LUKS2-aes-xts-plain64"
-    assert sysblock.crypt_type(parent, None) is None
-    crypt = {"/dev/dm-0": "LUKS2-aes-xts-plain64"}
-    parents = {"/dev/dm-1": mapped, "/dev/dm-0": parent}
-    assert hardware._inherited_crypt("/dev/dm-1", crypt, parents) == "LUKS2-aes-xts-plain64"  # LVM on LUKS
-    assert hardware._inherited_crypt("/dev/sda2", crypt, parents) is None
-
-
-def test_blkprobe_constructed_headers():
-    luks2 = _luks2_header("serpent-cbc-essiv:sha256", b"vault")
-    assert blkprobe.probe(luks2) == ("crypto_LUKS", "0b6e2d9f-7a57-4c3c-9f2e-4d1a9f3b8c11", "vault")
-    assert blkprobe.luks_cipher(luks2) == "serpent-cbc-essiv:sha256"
-    luks1 = bytearray(4096)
-    luks1[:8] = b"LUKS\xba\xbe\x00\x01"
-    luks1[8:11], luks1[40:51] = b"aes", b"xts-plain64"
-    assert blkprobe.luks_cipher(bytes(luks1)) == "aes-xts-plain64"
-    xfs_uuid = uuid.uuid4()
-    xfs = bytearray(4096)
-    xfs[:4], xfs[32:48], xfs[108:113] = b"XFSB", xfs_uuid.bytes, b"data1"
-    assert blkprobe.probe(bytes(xfs)) == ("xfs", str(xfs_uuid), "data1")
-    fat = bytearray(4096)
-    fat[82:90], fat[67:71], fat[71:82], fat[510:512] = (
-        b"FAT32   ",
-        bytes.fromhex("efbeadde"),
-        b"BOOT       ",
-        b"\x55\xaa",
-    )
-    assert blkprobe.probe(bytes(fat)) == ("vfat", "DEAD-BEEF", "BOOT")
-    mbr = bytearray(4096)
-    mbr[510:512] = b"\x55\xaa"
-    assert blkprobe.probe(bytes(mbr)) is None and blkprobe.probe(b"short") is None
 
 
 def test_pack_queries_run(conn):

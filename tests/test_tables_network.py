@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import ctypes
 import ipaddress
 import json
@@ -12,13 +11,10 @@ import socket
 import subprocess
 import sys
 import uuid
-import zlib
 
 import pytest
 
 from conftest import is_root, needs_root, retry
-from streamq.host import etcfiles, iptc
-from streamq.host import sockdiag as netsock
 
 
 def _run(*cmd: str) -> str:
@@ -69,100 +65,6 @@ def tcp_pair():
 
 
 # ------------------------------------------------------------------ parsers on bytes
-
-
-def test_decode_address_matches_inet_pton():
-    # /proc/net prints the in-memory u32 words in hex: reversed bytes per 4-byte group.
-    assert netsock.decode_address(b"0100007F") == "127.0.0.1"
-    assert netsock.decode_address(b"00000000") == "0.0.0.0"
-    addr = "fe80::1:2:3:4"
-    packed = socket.inet_pton(socket.AF_INET6, addr)
-    words = b"".join(packed[i : i + 4][::-1] for i in range(0, 16, 4))
-    assert netsock.decode_address(words.hex().upper().encode()) == addr
-    assert netsock.decode_address(b"zz") is None
-
-
-def test_parse_inet_and_unix_on_constructed_lines():
-    tcp = (
-        b"  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
-        b"   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1234 1 0\n"
-        b"   1: 0100007F:A000 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 5678 1 0\n"
-        b"   2: garbage\n"
-    )
-    rows = netsock.parse_inet(tcp, 2, 6)
-    assert [(r.inode, r.local_port, r.state) for r in rows] == [(1234, 8080, "LISTEN"), (5678, 40960, "ESTABLISHED")]
-    assert rows[1].remote_address == "127.0.0.1" and rows[1].remote_port == 8080
-    assert [r.inode for r in netsock.parse_inet(tcp, 2, 6, listening=True)] == [1234]
-    unix = (
-        b"Num       RefCount Protocol Flags    Type St Inode Path\n"
-        b"0000000064529bb4: 00000002 00000000 00010000 0001 01  5205 /run/a b.sock\n"
-        b"00000000de2f1d46: 00000003 00000000 00000000 0001 03  6886\n"
-        b"00000000de2f1d47: 00000002 00000000 00000000 0002 01  6887 @abstract\n"
-    )
-    socks = netsock.parse_unix(unix)
-    assert [(s.inode, s.state, s.path) for s in socks] == [
-        (5205, "LISTEN", "/run/a b.sock"),
-        (6886, "CONNECTED", None),
-        (6887, "UNCONNECTED", "@abstract"),
-    ]
-    assert [s.inode for s in netsock.parse_unix(unix, listening=True)] == [5205, 6887]
-
-
-def test_etc_parsers_on_written_bytes():
-    hosts = b"# comment\n10.1.2.3  web web.local  # front\n\n::1 ip6-localhost\nbroken\n"
-    assert etcfiles.parse_hosts(hosts) == [
-        {"address": "10.1.2.3", "hostnames": "web web.local"},
-        {"address": "::1", "hostnames": "ip6-localhost"},
-    ]
-    services = b"ssh\t\t22/tcp\t\t\t\t# SSH Remote Login Protocol\ndiscard 9/udp sink null\nbad x/tcp\n"
-    assert etcfiles.parse_services(services) == [
-        {"name": "ssh", "port": 22, "protocol": "tcp", "aliases": None, "comment": "SSH Remote Login Protocol"},
-        {"name": "discard", "port": 9, "protocol": "udp", "aliases": "sink null", "comment": None},
-    ]
-    resolv = b"nameserver 192.0.2.53\nnameserver fd00::53\noptions rotate edns0 ndots:2\nsearch a.example b.example\n"
-    rows = etcfiles.parse_resolv_conf(resolv)
-    assert [(r["type"], r["id"], r["address"], r["netmask"]) for r in rows] == [
-        ("nameserver", 0, "192.0.2.53", "32"),
-        ("nameserver", 1, "fd00::53", "128"),
-        ("search", 0, "a.example", None),
-        ("search", 1, "b.example", None),
-    ]
-    assert {r["options"] for r in rows} == {etcfiles.RES_DEFAULT | 0x4000 | 0x100000}
-
-
-# A filter table captured from the kernel (IPT_SO_GET_ENTRIES) after:
-#   iptables-legacy -N MYCHAIN; -P FORWARD DROP
-#   -A INPUT -p tcp --dport 22 -s 10.0.0.0/8 -i eth0 -j ACCEPT
-#   -A INPUT -p udp --sport 53:60 -j MYCHAIN
-#   -A MYCHAIN -o lo+ -j LOG; -A MYCHAIN -j RETURN; -A MYCHAIN -j DROP
-_FILTER_BLOB = (
-    "eNrjYoCA/1A6tSTDgAEP+A8CeOTZoPQChhMMTFjkDRhKkgsY8NsgxiAG52kw4Af/8DuHbCBI0B+lKfj8YcpgA/YLsf7gYGGgKShgmIHVHwMVvsju"
-    "YiHDXf/p4C6OQRleG7CKOzC4BgX5B+HU5xvp7OHo6Ue2vTn52gTiA7d7mbC618ffHY95NM4OVM8nv+mQHhkGaT5hGJThRV4+wS/LwAAAUOtEAg=="
-)
-_FILTER_INFO = iptc.TableInfo(14, (4294967295, 0, 552, 704, 4294967295), (4294967295, 400, 552, 704, 4294967295), 1840)
-
-
-def test_iptables_parser_on_captured_table():
-    chains, rules = iptc.parse_entries(zlib.decompress(base64.b64decode(_FILTER_BLOB)), _FILTER_INFO)
-    assert [(c.name, c.policy) for c in chains] == [
-        ("INPUT", "ACCEPT"),
-        ("FORWARD", "DROP"),
-        ("OUTPUT", "ACCEPT"),
-        ("MYCHAIN", None),
-    ]
-    got = [
-        (r.chain, r.target, r.protocol, r.src_ip, r.src_mask, r.iniface, r.outiface, r.src_port, r.dst_port)
-        for r in rules
-    ]
-    assert got == [
-        ("INPUT", "ACCEPT", 6, "10.0.0.0", "255.0.0.0", "eth0", "all", "0:65535", "22:22"),
-        ("INPUT", "MYCHAIN", 17, "0.0.0.0", "0.0.0.0", "all", "all", "53:60", "0:65535"),
-        ("MYCHAIN", "LOG", 0, "0.0.0.0", "0.0.0.0", "all", "lo+", None, None),
-        ("MYCHAIN", "RETURN", 0, "0.0.0.0", "0.0.0.0", "all", "all", None, None),
-        ("MYCHAIN", "DROP", 0, "0.0.0.0", "0.0.0.0", "all", "all", None, None),
-    ]
-    assert rules[0].iniface_mask == "FFFFFFFFFF" and rules[2].outiface_mask == "FFFF"
-    assert [r.has_matches for r in rules] == [True, True, False, False, False]
 
 
 # ------------------------------------------------------------------ sockets on the live host

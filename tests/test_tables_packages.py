@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import base64
 import glob
-import hashlib
 import importlib.metadata
 import itertools
 import json
 import os
 import shutil
-import sqlite3
-import struct
 import subprocess
 import sys
 import sysconfig
 import time
 
 import pytest
+from test_host_pkgformats import FAKE_STATUS, independent_apt_entries
 
 from conftest import compat_json
-from streamq.host import pkgdb
-from streamq.host.pkgformats import (
-    apt_list_prefix,
-    debian_revision,
-    parse_core_metadata,
-    parse_deb822_sources,
-    parse_dpkg_status,
-    parse_release,
-    parse_rpm_header,
-    parse_sources_list,
-)
+from streamq.host import accounts, browsers
 from streamq.sql import schema
-from streamq.tables import browsers
 
 MY_TABLES = (
     "deb_packages",
@@ -122,33 +108,6 @@ def test_deb_packages_is_fast(conn):
     assert time.perf_counter() - started < 0.5
 
 
-FAKE_STATUS = """\
-Package: foo
-Status: install ok installed
-Priority: optional
-Section: utils
-Installed-Size: 12
-Maintainer: A Person <a@example.org>
-Architecture: amd64
-Source: foosrc (1.0-1)
-Version: 2:1.0-1+b1
-Description: a test package
- with a continuation line that looks like a field:
- Package: not-a-package
-
-Package: gone
-Status: purge ok not-installed
-Architecture: amd64
-
-Package: cfg
-Status: deinstall ok config-files
-Maintainer: B <b@example.org>
-Architecture: all
-Version: 3.0
-Description: config files left behind
-"""
-
-
 @needs_dpkg
 def test_deb_packages_admindir_matches_dpkg_query_on_a_tmp_database(conn, tmp_path):
     (tmp_path / "status").write_text(FAKE_STATUS)
@@ -172,48 +131,7 @@ def test_deb_packages_in_own_mount_namespace(conn):
     assert {(r["pid_with_namespace"], r["mount_namespace_id"]) for r in rows} == {(pid, ns[ns.index("[") + 1 : -1])}
 
 
-def test_parse_dpkg_status_and_revision():
-    stanzas = list(parse_dpkg_status(FAKE_STATUS.encode()))
-    assert [s[b"Package"] for s in stanzas] == [b"foo", b"gone", b"cfg"]
-    assert stanzas[0][b"Version"] == b"2:1.0-1+b1"
-    assert debian_revision("2:1.0-1+b1") == "1+b1"
-    assert debian_revision("1:2.3") is None
-    assert debian_revision("1.2-3-4") == "4"
-
-
 # --- apt_sources -------------------------------------------------------------------------------------------
-
-
-def independent_apt_entries() -> set[tuple[str, str, str]]:
-    """(source file, base uri, suite) of every 'deb' entry, parsed here without streamq's parser."""
-    found = set()
-    files = ["/etc/apt/sources.list", *sorted(glob.glob("/etc/apt/sources.list.d/*"))]
-    for path in files:
-        if not os.path.isfile(path):
-            continue
-        with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read()
-        if path.endswith(".list"):
-            for line in text.splitlines():
-                words = line.split("#")[0].split()
-                if not words or words[0] != "deb":
-                    continue
-                if words[1].startswith("["):
-                    while not words[1].endswith("]"):
-                        del words[1]
-                    del words[1]
-                found.add((path, words[1].rstrip("/"), words[2]))
-        elif path.endswith(".sources"):
-            for block in text.split("\n\n"):
-                fields = {}
-                for line in block.splitlines():
-                    if ":" in line and not line.startswith(("#", " ")):
-                        k, v = line.split(":", 1)
-                        fields[k.strip().lower()] = v.split()
-                if "deb" not in fields.get("types", []) or fields.get("enabled") == ["no"]:
-                    continue
-                found |= {(path, u.rstrip("/"), s) for u in fields.get("uris", []) for s in fields.get("suites", [])}
-    return found
 
 
 def test_apt_sources_match_host_files(conn):
@@ -243,125 +161,7 @@ def test_apt_sources_release_fields_match_apt_cache_policy(conn):
     assert set(expected) & set(rows)
 
 
-def test_apt_list_prefix_names_apts_own_files():
-    lists = set(os.listdir("/var/lib/apt/lists")) if os.path.isdir("/var/lib/apt/lists") else set()
-    releases = {n.rsplit("_", 1)[0] for n in lists if n.endswith(("_InRelease", "_Release"))}
-    if not releases:
-        pytest.skip("apt has no downloaded lists")
-    entries = {(uri, suite) for _src, uri, suite in independent_apt_entries()}
-    matched = {apt_list_prefix(uri, suite) for uri, suite in entries} & releases
-    assert matched == releases & {apt_list_prefix(u, s) for u, s in entries}
-    assert matched
-    assert apt_list_prefix("https://user:pw@example.org/deb_repo/", "stable") == "example.org_deb%5frepo_dists_stable"
-    assert apt_list_prefix("http://example.org/flat", "./") == "example.org_flat_."
-
-
-def test_apt_parsers_on_tmp_files(tmp_path):
-    one_line = (
-        "# comment\n"
-        "deb [arch=amd64,arm64 signed-by=/k.gpg] https://repo.example.org/apt/ stable main extra # trailing\n"
-        "deb-src https://repo.example.org/apt stable main\n"
-        "deb http://flat.example.org/repo ./\n"
-        "garbage line\n"
-    )
-    entries = parse_sources_list(one_line)
-    assert [(e.type, e.uri, e.suite, e.components) for e in entries] == [
-        ("deb", "https://repo.example.org/apt/", "stable", ("main", "extra")),
-        ("deb-src", "https://repo.example.org/apt", "stable", ("main",)),
-        ("deb", "http://flat.example.org/repo", "./", ()),
-    ]
-    assert entries[0].options["arch"] == "amd64,arm64"
-    deb822 = (
-        "Types: deb deb-src\nURIs: http://a.example/x http://b.example/y\nSuites: s1 s2\nComponents: main\n"
-        "Architectures: amd64\n\n# disabled\nTypes: deb\nURIs: http://c.example\nSuites: s\nEnabled: no\n"
-    )
-    got = [(e.type, e.uri, e.suite) for e in parse_deb822_sources(deb822)]
-    assert len(got) == 8 and ("deb", "http://b.example/y", "s2") in got and not any("c.example" in g[1] for g in got)
-
-    lists = tmp_path / "lists"
-    lists.mkdir()
-    (lists / "repo.example.org_apt_dists_stable_InRelease").write_text(
-        "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nOrigin: Example\nCodename: stable\nVersion: 7\n"
-        "Components: main extra\nArchitectures: amd64\nMD5Sum:\n abc 1 main/x\n-----BEGIN PGP SIGNATURE-----\nxyz\n"
-    )
-    row = pkgdb.apt_source_row(entries[0], "/etc/apt/sources.list", str(lists))
-    assert row == {
-        "name": "repo.example.org/apt stable",
-        "source": "/etc/apt/sources.list",
-        "base_uri": "https://repo.example.org/apt",
-        "release": "stable",
-        "version": "7",
-        "maintainer": "Example",
-        "components": "main extra",
-        "architectures": "amd64",
-    }
-    flat = pkgdb.apt_source_row(entries[2], "/x.list", str(lists))
-    assert (flat["release"], flat["components"]) == (None, None)
-    assert parse_release(b"Origin: O\nVersion: 1\n\nOther: stanza\n") == {"Origin": "O", "Version": "1"}
-
-
 # --- rpm_packages / portage_packages -----------------------------------------------------------------------
-
-
-def rpm_header_blob(entries: list[tuple[int, int, object]]) -> bytes:
-    """Build an rpm header blob (documented format) from (tag, type, value) triples."""
-    index, store = b"", b""
-    for tag, type_, value in entries:
-        if type_ == 4:  # INT32: aligned to 4
-            store += b"\0" * (-len(store) % 4)
-            offset, data, count = len(store), struct.pack(">I", value), 1
-        elif type_ == 6:  # STRING
-            offset, data, count = len(store), value.encode() + b"\0", 1
-        elif type_ == 8:  # STRING_ARRAY
-            offset, data, count = len(store), b"".join(v.encode() + b"\0" for v in value), len(value)
-        else:  # BIN
-            offset, data, count = len(store), value, len(value)
-        index += struct.pack(">iiii", tag, type_, offset, count)
-        store += data
-    return struct.pack(">ii", len(entries), len(store)) + index + store
-
-
-def test_rpm_packages_from_a_constructed_sqlite_rpmdb(tmp_path):
-    blob = rpm_header_blob(
-        [
-            (1000, 6, "bash"),
-            (1001, 6, "5.2.15"),
-            (1002, 6, "3.el9"),
-            (1003, 4, 1),
-            (1004, 8, ["The GNU Bourne Again shell"]),
-            (1008, 4, 1700000000),
-            (1009, 4, 7654321),
-            (1011, 6, "Example Vendor"),
-            (1016, 6, "System Environment/Shells"),
-            (1022, 6, "x86_64"),
-            (1044, 6, "bash-5.2.15-3.el9.src.rpm"),
-            (269, 6, "0123456789abcdef0123456789abcdef01234567"),
-        ]
-    )
-    db = sqlite3.connect(tmp_path / "rpmdb.sqlite")
-    db.execute("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)")
-    db.execute("INSERT INTO Packages (blob) VALUES (?)", (blob,))
-    db.execute("INSERT INTO Packages (blob) VALUES (?)", (b"\0\0\0\x05truncated",))
-    db.commit()
-    db.close()
-    assert list(pkgdb.rpm_rows(str(tmp_path / "rpmdb.sqlite"))) == [
-        {
-            "name": "bash",
-            "version": "5.2.15",
-            "release": "3.el9",
-            "source": "bash-5.2.15-3.el9.src.rpm",
-            "size": 7654321,
-            "sha1": "0123456789abcdef0123456789abcdef01234567",
-            "arch": "x86_64",
-            "epoch": 1,
-            "install_time": 1700000000,
-            "vendor": "Example Vendor",
-            "package_group": "System Environment/Shells",
-        }
-    ]
-    with pytest.raises(ValueError):
-        parse_rpm_header(blob[:-3])
-    assert parse_rpm_header(b"\x8e\xad\xe8\x01\0\0\0\0" + blob, frozenset({1000}))[1000] == "bash"
 
 
 def test_rpm_and_portage_are_empty_without_databases(conn):
@@ -370,47 +170,6 @@ def test_rpm_and_portage_are_empty_without_databases(conn):
         assert conn.query("SELECT * FROM rpm_packages WHERE name = 'bash'") == []
     if not os.path.isdir("/var/db/pkg"):
         assert conn.query("SELECT * FROM portage_packages") == []
-
-
-def test_portage_rows_from_a_tmp_database(tmp_path):
-    pkg = tmp_path / "db" / "sys-apps" / "portage-3.0.49-r2"
-    pkg.mkdir(parents=True)
-    for name, value in {
-        "SLOT": "0\n",
-        "BUILD_TIME": "1690000000\n",
-        "repository": "gentoo\n",
-        "EAPI": "8\n",
-        "SIZE": "12345\n",
-    }.items():
-        (pkg / name).write_text(value)
-    (tmp_path / "db" / "dev-lang" / "python-3.11.4").mkdir(parents=True)
-    (tmp_path / "world").write_text("# set\nsys-apps/portage\n>=app-misc/other-1.0\n")
-    rows = sorted(pkgdb.portage_rows(str(tmp_path / "db"), str(tmp_path / "world")), key=lambda r: r["package"])
-    assert rows == [
-        {
-            "package": "dev-lang/python",
-            "version": "3.11.4",
-            "slot": None,
-            "build_time": None,
-            "repository": None,
-            "eapi": None,
-            "size": None,
-            "world": 0,
-        },
-        {
-            "package": "sys-apps/portage",
-            "version": "3.0.49-r2",
-            "slot": "0",
-            "build_time": 1690000000,
-            "repository": "gentoo",
-            "eapi": 8,
-            "size": 12345,
-            "world": 1,
-        },
-    ]
-    assert pkgdb.split_portage_atom(">=app-misc/other-1.0") == ("app-misc/other", "1.0")
-    assert pkgdb.split_portage_atom("x11-libs/gtk+") == ("x11-libs/gtk+", None)
-    assert [r["world"] for r in pkgdb.portage_rows(str(tmp_path / "db"), str(tmp_path / "nowhere"))] == [None, None]
 
 
 # --- python_packages ---------------------------------------------------------------------------------------
@@ -487,11 +246,6 @@ def test_python_packages_uid_filter_reads_that_users_sites(conn):
     for r in rows:
         assert r["uid"] == 0 and (r["directory"].startswith(home + "/.local/") or r["directory"] in system_sites)
     assert conn.query("SELECT uid FROM python_packages WHERE uid = 4242424") == []
-
-
-def test_parse_core_metadata_reads_only_the_header():
-    fields = parse_core_metadata(b"Name: a\nVersion: 1\nClassifier: one\nClassifier: two\n\nName: body\n")
-    assert fields == {"name": "a", "version": "1", "classifier": "one"}
 
 
 # --- npm_packages ------------------------------------------------------------------------------------------
@@ -574,161 +328,8 @@ def test_npm_packages_match_npm_ls_global(conn):
 # --- browsers ----------------------------------------------------------------------------------------------
 
 
-def test_user_homes_match_getent():
-    out = subprocess.run(["getent", "passwd"], capture_output=True, text=True, check=True).stdout
-    expected = {(int(f[2]), f[5]) for f in (line.split(":") for line in out.splitlines()) if f[5].startswith("/")}
-    local = set(browsers.user_homes())
-    assert local <= expected and local
-    assert browsers.user_homes([0]) == [(0, os.path.expanduser("~root"))]
-
-
-def chrome_id(key_b64: str) -> str:
-    digest = hashlib.sha256(base64.b64decode(key_b64)).hexdigest()[:32]
-    return digest.translate(str.maketrans("0123456789abcdef", "abcdefghijklmnop"))
-
-
-def make_chrome_profile(home, rel=".config/google-chrome/Default", prefs_name="Preferences", with_profile_name=True):
-    profile = home / rel
-    profile.mkdir(parents=True)
-    key = base64.b64encode(b"0\x82\x01\x22fake-der-public-key").decode()
-    ext = profile / "Extensions" / "abcdefghijklmnopabcdefghijklmnop" / "1.2_0"
-    ext.mkdir(parents=True)
-    manifest = {
-        "name": "__MSG_appName__",
-        "version": "1.2",
-        "description": "Plain description",
-        "default_locale": "en",
-        "update_url": "https://clients2.google.com/service/update2/crx",
-        "author": {"email": "dev@example.org"},
-        "background": {"persistent": True},
-        "permissions": ["tabs", "storage", {"usbDevices": []}],
-        "key": key,
-    }
-    (ext / "manifest.json").write_text(json.dumps(manifest))
-    (ext / "_locales" / "en").mkdir(parents=True)
-    (ext / "_locales" / "en" / "messages.json").write_text(json.dumps({"APPNAME": {"message": "Demo Extension"}}))
-    orphan = profile / "Extensions" / "ponmlkjihgfedcbaponmlkjihgfedcba" / "0.1_0"
-    orphan.mkdir(parents=True)
-    (orphan / "manifest.json").write_text(json.dumps({"name": "Orphan", "version": "0.1"}))
-    prefs = {
-        "extensions": {
-            "settings": {
-                "abcdefghijklmnopabcdefghijklmnop": {
-                    "path": "abcdefghijklmnopabcdefghijklmnop/1.2_0",
-                    "state": 1,
-                    "from_webstore": True,
-                    "install_time": "13300000000000000",
-                }
-            }
-        }
-    }
-    if with_profile_name:
-        prefs["profile"] = {"name": "Person 1"}
-    (profile / prefs_name).write_text(json.dumps(prefs))
-    return profile, ext, orphan, key
-
-
-def test_chrome_extensions_from_a_tmp_home(tmp_path):
-    profile, ext, orphan, key = make_chrome_profile(tmp_path)
-    rows = sorted(browsers.chrome_extension_rows([(1234, str(tmp_path))]), key=lambda r: r["name"])
-    assert [r["name"] for r in rows] == ["Demo Extension", "Orphan"]
-    demo, lone = rows
-    assert demo["identifier"] == chrome_id(key)
-    assert (demo["browser_type"], demo["uid"], demo["profile"], demo["profile_path"]) == (
-        "chrome",
-        1234,
-        "Person 1",
-        str(profile),
-    )
-    assert (demo["referenced"], demo["referenced_identifier"], demo["state"], demo["from_webstore"]) == (
-        1,
-        "abcdefghijklmnopabcdefghijklmnop",
-        "1",
-        "true",
-    )
-    assert demo["install_timestamp"] == 13300000000000000 // 1_000_000 - 11644473600
-    assert (demo["author"], demo["persistent"], demo["permissions"], demo["path"]) == (
-        "dev@example.org",
-        1,
-        "tabs, storage",
-        str(ext),
-    )
-    assert demo["manifest_hash"] == hashlib.sha256((ext / "manifest.json").read_bytes()).hexdigest()
-    assert json.loads(demo["manifest_json"])["key"] == key and demo["key"] == key
-    assert (lone["referenced"], lone["identifier"], lone["persistent"], lone["state"]) == (
-        0,
-        "ponmlkjihgfedcbaponmlkjihgfedcba",
-        0,
-        None,
-    )
-    assert lone["path"] == str(orphan)
-
-
-def test_opera_extensions_from_a_tmp_home(tmp_path):
-    _profile, ext, _orphan, key = make_chrome_profile(
-        tmp_path, ".config/opera", "Secure Preferences", with_profile_name=False
-    )
-    rows = sorted(browsers.opera_extension_rows([(42, str(tmp_path))]), key=lambda r: r["name"])
-    assert [(r["uid"], r["name"], r["version"]) for r in rows] == [(42, "Demo Extension", "1.2"), (42, "Orphan", "0.1")]
-    assert (rows[0]["identifier"], rows[0]["locale"], rows[0]["path"]) == (chrome_id(key), "en", str(ext))
-    spec = schema.REGISTRY["opera_extensions"]
-    assert {k for r in rows for k in r} >= set(spec.column_names)
-    # Opera is a Chromium browser: osquery lists it in chrome_extensions too
-    assert {r["browser_type"] for r in browsers.chrome_extension_rows([(42, str(tmp_path))])} == {"opera"}
-
-
-def test_firefox_addons_from_a_tmp_home(tmp_path):
-    profile = tmp_path / ".mozilla" / "firefox" / "abcd1234.default-release"
-    profile.mkdir(parents=True)
-    addons = [
-        {
-            "id": "uBlock0@raymondhill.net",
-            "type": "extension",
-            "version": "1.50.0",
-            "defaultLocale": {"name": "uBlock Origin", "creator": "Raymond Hill", "description": "Blocker"},
-            "sourceURI": "https://addons.mozilla.org/x.xpi",
-            "visible": True,
-            "active": True,
-            "userDisabled": False,
-            "applyBackgroundUpdates": 1,
-            "location": "app-profile",
-            "path": str(profile / "extensions" / "uBlock0@raymondhill.net.xpi"),
-        },
-        {
-            "id": "off@example.org",
-            "type": "theme",
-            "version": "1",
-            "defaultLocale": {"name": "Off"},
-            "active": False,
-            "userDisabled": True,
-        },
-    ]
-    (profile / "extensions.json").write_text(json.dumps({"schemaVersion": 35, "addons": addons}))
-    (tmp_path / ".mozilla" / "firefox" / "no-extensions-file").mkdir()
-    rows = sorted(browsers.firefox_addon_rows([(7, str(tmp_path))]), key=lambda r: r["identifier"])
-    assert [r["identifier"] for r in rows] == ["off@example.org", "uBlock0@raymondhill.net"]
-    off, ublock = rows
-    assert ublock == {
-        "uid": 7,
-        "name": "uBlock Origin",
-        "identifier": "uBlock0@raymondhill.net",
-        "creator": "Raymond Hill",
-        "type": "extension",
-        "version": "1.50.0",
-        "description": "Blocker",
-        "source_url": "https://addons.mozilla.org/x.xpi",
-        "visible": 1,
-        "active": 1,
-        "disabled": 0,
-        "autoupdate": 1,
-        "location": "app-profile",
-        "path": addons[0]["path"],
-    }
-    assert (off["active"], off["disabled"], off["visible"]) == (0, 1, None)
-
-
 def test_live_browser_tables_match_the_homes(conn):
-    homes = browsers.user_homes()
+    homes = accounts.user_homes()
     for name, rows_for in (
         ("chrome_extensions", browsers.chrome_extension_rows),
         ("opera_extensions", browsers.opera_extension_rows),

@@ -11,8 +11,6 @@ import time
 
 import pytest
 
-from streamq.tables.processes import parse_maps
-
 ENV_KEY = "STREAMQ_TEST_ENV"
 
 # The child opens a file, reports its fd, and waits for stdin to close.
@@ -186,22 +184,6 @@ def test_memory_map(conn, child):
         assert r["start"].startswith("0x") and int(r["start"], 16) < int(r["end"], 16)
         assert r["pseudo"] == (1 if r["inode"] == 0 and r["path"] else 0)
     assert any(r["path"] is None for r in rows)  # anonymous memory
-
-
-def test_parse_maps():
-    data = (
-        b"00400000-00452000 r-xp 00001000 08:02 173521      /usr/bin/dbus daemon\n"
-        b"7ffd1000-7ffd2000 rw-p 00000000 00:00 0                          [stack]\n"
-        b"7f000000-7f001000 rw-p 00000000 00:00 0 \n"
-        b"7f001000-7f002000 r--s 00000000 00:05 99  /tmp/odd-\xff (deleted)\n"
-        b"garbage\n"
-    )
-    assert list(parse_maps(data)) == [
-        ("0x00400000", "0x00452000", "r-xp", 4096, "08:02", 173521, "/usr/bin/dbus daemon", 0),
-        ("0x7ffd1000", "0x7ffd2000", "rw-p", 0, "00:00", 0, "[stack]", 1),
-        ("0x7f000000", "0x7f001000", "rw-p", 0, "00:00", 0, None, 0),
-        ("0x7f001000", "0x7f002000", "r--s", 0, "00:05", 99, "/tmp/odd-\\xff (deleted)", 0),
-    ]
 
 
 def readlink_ns(pid: int) -> dict[str, str | None]:

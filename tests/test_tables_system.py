@@ -14,10 +14,10 @@ import psutil
 import pytest
 
 from conftest import needs_root
-from streamq.host import unitfiles
+from streamq.host import kernelfs, sysinfo, unitfiles
 from streamq.sql import schema
 from streamq.sql.schema import Constraint, QueryContext
-from streamq.tables import kernel, system
+from streamq.tables import system
 
 
 def sh(*args: str) -> str:
@@ -60,9 +60,9 @@ def test_os_version_of_a_process_namespace(conn):
 
 
 def test_os_version_numbers_parse():
-    row = system.os_version_row(system.parse_os_release(b'NAME="Ubuntu"\nVERSION_ID="22.04"\nID=ubuntu\n'))
+    row = system.os_version_row(sysinfo.parse_os_release(b'NAME="Ubuntu"\nVERSION_ID="22.04"\nID=ubuntu\n'))
     assert (row["major"], row["minor"], row["patch"]) == (22, 4, None)
-    row = system.os_version_row(system.parse_os_release(b"NAME=Arch\nID=arch\nBUILD_ID=rolling\n"))
+    row = system.os_version_row(sysinfo.parse_os_release(b"NAME=Arch\nID=arch\nBUILD_ID=rolling\n"))
     assert (row["major"], row["build"], row["version"]) == (None, "rolling", None)
 
 
@@ -77,11 +77,6 @@ def test_kernel_info_matches_uname_and_cmdline(conn):
     assert row["path"] == (boot[0] if boot else vmlinuz if os.path.exists(vmlinuz) else None)
     rest = [a for a in args if not a.startswith(("BOOT_IMAGE=", "root="))]
     assert row["arguments"] == " ".join(rest)
-
-
-def test_kernel_cmdline_parser():
-    row = system.parse_kernel_cmdline(b"BOOT_IMAGE=/boot/vmlinuz-6.1 root=UUID=ab-cd ro quiet\n")
-    assert row == {"path": "/boot/vmlinuz-6.1", "device": "UUID=ab-cd", "arguments": "ro quiet"}
 
 
 def test_kernel_info_joins_hash_as_in_the_packs(conn):
@@ -152,11 +147,6 @@ def test_cpu_info_one_row_per_socket(conn):
     assert rows[0]["manufacturer"] == lscpu.get("Vendor ID")
 
 
-def test_cpuinfo_parser_blocks():
-    blocks = system.parse_cpuinfo(b"processor\t: 0\nmodel name\t: X: Y\n\nprocessor\t: 1\nflags\t\t:\n")
-    assert blocks == [{"processor": "0", "model name": "X: Y"}, {"processor": "1", "flags": ""}]
-
-
 # --- load, memory, cpu time, limits ------------------------------------------------------------
 
 
@@ -188,15 +178,6 @@ def test_cpu_time_against_psutil(conn):
         for column in ("user", "system", "idle", "iowait"):
             low, high = getattr(b, column) * hz, getattr(a, column) * hz
             assert low - 1 <= row[column] <= high + 1, (column, row[column], low, high)
-
-
-def test_cpu_time_parser_old_kernel_line():
-    rows = system.parse_cpu_times(b"cpu  1 2 3 4 5 6 7\ncpu3 10 20 30 40 50 60 70\nintr 5\n")
-    assert rows == [
-        dict(
-            core=3, user=10, nice=20, system=30, idle=40, iowait=50, irq=60, softirq=70, steal=0, guest=0, guest_nice=0
-        )
-    ]
 
 
 def test_ulimit_info_against_prlimit(conn):
@@ -238,40 +219,6 @@ def test_systemd_unit_description_and_object_path(conn):
     assert unitfiles.bus_path("ssh.service") == "/org/freedesktop/systemd1/unit/ssh_2eservice"
 
 
-def test_unit_files_rules_on_a_constructed_tree(tmp_path):
-    lib, etc = tmp_path / "lib", tmp_path / "etc"
-    (etc / "multi-user.target.wants").mkdir(parents=True)
-    lib.mkdir()
-    (lib / "a.service").write_text(
-        "[Unit]\nDescription=First \\\n# a comment\n  line\nno equals sign here\n[Service]\nUser=nobody\n"
-        "[Install]\nWantedBy=multi-user.target\n"
-    )
-    (lib / "b.service").write_text("[Unit]\nDescription=B\n[Install]\nWantedBy=multi-user.target\n")
-    (lib / "c.socket").write_text("orphan=1\n[Unit]\nDescription=C\n")
-    (lib / "d.service").write_text("[Unit]\nDescription=D\n[Install]\nAlso=c.socket\n")
-    (lib / "t@.service").write_text("[Unit]\nDescription=template\n")
-    (lib / "e.service").write_text("")
-    (lib / "bad.service").mkdir()  # cannot be read as a file
-    (etc / "m.service").symlink_to("/dev/null")
-    (etc / "alias.service").symlink_to(lib / "b.service")
-    (etc / "multi-user.target.wants" / "a.service").symlink_to(lib / "a.service")
-    (lib / "README").write_text("not a unit")
-    rows = {r["id"]: r for r in unitfiles.unit_rows(dirs=(str(etc), str(lib)), config_dirs=(str(etc),))}
-    assert sorted(rows) == ["a.service", "b.service", "bad.service", "c.socket", "d.service", "e.service", "m.service"]
-    assert rows["a.service"]["description"] == "First    line"  # systemd keeps the indent of a continuation
-    assert rows["a.service"]["user"] == "nobody"
-    states = {name: (r["load_state"], r.get("unit_file_state")) for name, r in rows.items()}
-    assert states == {
-        "a.service": ("loaded", "enabled"),
-        "b.service": ("loaded", "enabled"),  # an Alias= link in /etc enables its target
-        "bad.service": ("error", None),
-        "c.socket": ("loaded", "static"),
-        "d.service": ("loaded", "indirect"),
-        "e.service": ("masked", "masked"),
-        "m.service": ("masked", "masked"),
-    }
-
-
 # --- mounts ------------------------------------------------------------------------------------
 
 
@@ -311,11 +258,6 @@ def test_mount_point_with_a_space(conn, tmp_path):
         subprocess.run(["umount", str(target)], check=True)
 
 
-def test_mount_line_unescape():
-    rows = kernel.parse_mounts(b"dev /mnt/a\\040b\\134c tmpfs rw 0 0\nshort line\n")
-    assert rows == [("dev", "/mnt/a b\\c", "tmpfs", "rw")]
-
-
 # --- kernel_modules ----------------------------------------------------------------------------
 
 
@@ -329,24 +271,6 @@ def test_kernel_modules_against_sys_module(conn):
     for row in rows:
         initstate = Path("/sys/module", row["name"], "initstate")
         assert row["status"] == (initstate.read_text().strip().capitalize() if initstate.exists() else "builtin")
-
-
-def test_proc_modules_parser():
-    data = (
-        b"nf_nat 57344 2 nft_chain_nat,xt_MASQUERADE, Live 0xffffffffc0a5e000\n"
-        b"crc32_pclmul 16384 0 - Live 0x0000000000000000 (E)\n"
-        b"broken line\n"
-    )
-    assert kernel.parse_proc_modules(data) == [
-        {
-            "name": "nf_nat",
-            "size": 57344,
-            "used_by": "nft_chain_nat,xt_MASQUERADE",
-            "status": "Live",
-            "address": "0xffffffffc0a5e000",
-        },
-        {"name": "crc32_pclmul", "size": 16384, "used_by": "-", "status": "Live", "address": "0x0000000000000000"},
-    ]
 
 
 # --- system_controls ---------------------------------------------------------------------------
@@ -388,23 +312,4 @@ def test_system_controls_cover_sysctl_a(conn):
     assert listed - names == set()
     for path in ("/proc/sys/vm/compact_memory", "/proc/sys/net/ipv4/route/flush"):
         if os.path.exists(path) and not os.stat(path).st_mode & 0o444:
-            assert kernel.sysctl_name(path[10:]) not in names  # write-only: no row
-
-
-def test_sysctl_config_files(tmp_path):
-    lib, etc = tmp_path / "lib", tmp_path / "etc"
-    lib.mkdir()
-    etc.mkdir()
-    (lib / "10-a.conf").write_text("vm.swappiness = 10\nkernel.pid_max=1000\n")
-    (lib / "20-b.conf").write_text("net/ipv4/ip_forward = 1\n-kernel.x = y\n; comment\n")
-    (etc / "10-a.conf").write_text("vm.swappiness = 30\n")  # shadows lib/10-a.conf entirely
-    conf = tmp_path / "sysctl.conf"
-    conf.write_text("# last word\nnet.ipv4.conf.eth0/100.rp_filter=2\n")
-    config = kernel.sysctl_config(dirs=(str(etc), str(lib)), conf=str(conf))
-    assert config == {
-        "vm.swappiness": "30",
-        "net.ipv4.ip_forward": "1",
-        "kernel.x": "y",
-        "net.ipv4.conf.eth0/100.rp_filter": "2",
-    }
-    assert kernel.sysctl_relpath("net.ipv4.conf.eth0/100.rp_filter") == "net/ipv4/conf/eth0.100/rp_filter"
+            assert kernelfs.sysctl_name(path[10:]) not in names  # write-only: no row

@@ -5,16 +5,15 @@ ssh-keygen, the files themselves, and files the tests write."""
 from __future__ import annotations
 
 import os
-import struct
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
+from test_host_userfiles import CRON_TEXT
 
 from conftest import needs_root, retry
-from streamq.host import accounts, utmp
+from streamq.host import userfiles, utmp
 from streamq.tables import user_files, users
 
 # --- users, groups, user_groups ------------------------------------------------------------
@@ -57,20 +56,17 @@ def test_users_include_remote_is_a_superset(conn):
     assert local <= everyone
 
 
-def test_parse_passwd_edge_cases():
-    data = (
-        b"root:x:0:0:root:/root:/bin/bash\n"
-        b"# a comment\n"
-        b"+nisuser::::::\n"
-        b"short:x:1\n"
-        b"bad:x:notanumber:0::/:/bin/sh\n"
-        b"nfsnobody:x:4294967294:4294967294:Anonymous:/var/lib/nfs:/sbin/nologin\n"
-        b"caf\xe9:x:1001:1001:Caf\xc3\xa9:/home/caf\xe9:/bin/sh\n"
-    )
-    parsed = accounts.parse_passwd(data)
-    assert [u.name for u in parsed] == ["root", "nfsnobody", "caf\\xe9"]
-    assert parsed[1].uid == 4294967294 and users._signed(parsed[1].uid) == -2
-    assert parsed[2].gecos == "Café" and parsed[2].home == "/home/caf\\xe9"
+def test_ids_read_as_signed_32_bit():
+    assert (users._signed(4294967294), users._signed(65534), users._signed(0)) == (-2, 65534, 0)
+
+
+def test_login_type_names_follow_utmp_h():
+    assert [users._LOGIN_TYPES[t] for t in (utmp.EMPTY, utmp.RUN_LVL, utmp.USER_PROCESS, utmp.ACCOUNTING)] == [
+        *("empty", "runlevel", "user", "accounting")
+    ]
+    assert [users._LAST_TYPES[t] for t in (utmp.BOOT_TIME, utmp.LOGIN_PROCESS, utmp.DEAD_PROCESS)] == [
+        *("boot-time", "login-process", "dead-process")
+    ]
 
 
 def test_groups_match_getent(conn):
@@ -119,30 +115,6 @@ def test_shadow_matches_file(conn):
     assert conn.query("SELECT username FROM shadow WHERE username = 'root'") == [{"username": "root"}]
 
 
-def test_parse_shadow_statuses():
-    data = (
-        b"a:$6$salt$hash:19000:0:99999:7:::\n"
-        b"b:$y$j9T$salt$hash:19001::::::\n"
-        b"c:!$2b$10$abc:1:2:3:4:5:6:7\n"
-        b"d:!!:19000:0:99999:7:::\n"
-        b"e:*:19000:0:99999:7:::\n"
-        b"f::19000:0:99999:7:::\n"
-        b"g:plainDEScrypt:19000\n"
-    )
-    got = {s.name: s for s in accounts.parse_shadow(data)}
-    assert [(got[n].password_status, got[n].hash_alg) for n in "abcdefg"] == [
-        ("active", "6"),
-        ("active", "y"),
-        ("locked", None),  # the ! prefix breaks the "$id$" match, as in osquery
-        ("not_set", None),
-        ("locked", None),
-        ("empty", None),
-        ("active", None),
-    ]
-    assert got["c"][3:] == (1, 2, 3, 4, 5, 6, 7)
-    assert got["b"].min is None and got["g"].max is None
-
-
 # --- utmp / wtmp -----------------------------------------------------------------------------
 
 UTMPDUMP_TEXT = """\
@@ -185,29 +157,6 @@ def test_logged_in_rows_from_utmpdump(wtmp_file):
     assert [line.split()[:2] for line in who.splitlines()] == [["alice", "pts/0"]]
 
 
-def test_parse_utmp_packed_records(tmp_path):
-    fmt = "<hxxi32s4s32s256shhiII16s20s"  # struct utmp, glibc x86_64
-    full_line = b"L" * 32  # a full field has no NUL terminator
-    rec = struct.pack(fmt, 7, 42, full_line, b"id", b"bob", b"h\xffst", 0, 0, 9, 1700000000, 5, b"", b"")
-    assert len(rec) == 384
-    path = tmp_path / "utmp"
-    path.write_bytes(rec + rec[:100])  # a torn second record is ignored
-    records = list(utmp.read_utmp(str(path)))
-    assert len(records) == 1
-    r = records[0]
-    assert (r.type, r.pid, r.line, r.id, r.user, r.host, r.time, r.usec) == (
-        7,
-        42,
-        "L" * 32,
-        "id",
-        "bob",
-        "h\\xffst",
-        1700000000,
-        5,
-    )
-    assert list(utmp.read_utmp(str(tmp_path / "absent"))) == []
-
-
 def test_logged_in_users_live_matches_who(conn):
     rows = conn.query("SELECT * FROM logged_in_users WHERE type = 'user'")
     who = subprocess.run(["who"], capture_output=True, text=True, check=True).stdout
@@ -241,14 +190,6 @@ def test_shell_history_files(tmp_path):
     ]
     assert {r[3] for r in rows} == {str(tmp_path / n) for n in (".bash_history", ".zsh_history", ".sh_history")}
     assert all(r[0] == 0 for r in rows)
-
-
-def test_unmetafy_utf8():
-    text = "é→€".encode()
-    metafied = bytearray()
-    for b in text:  # zsh's metafy(): bytes 0x83..0xa2 are escaped
-        metafied += bytes([0x83, b ^ 0x20]) if 0x83 <= b <= 0xA2 else bytes([b])
-    assert user_files.unmetafy(bytes(metafied)) == text
 
 
 def test_user_files_are_not_followed(tmp_path):
@@ -396,24 +337,6 @@ def test_namespace_view(conn, chrooted_pid):
 
 # --- crontab -----------------------------------------------------------------------------------------
 
-CRON_TEXT = """\
-# streamq test crontab
-MAILTO = root
-PATH=/usr/bin:/bin
-*/5 * * * * root /usr/bin/true   --flag  "two  spaces"
-@reboot root /usr/bin/streamq-test-boot
-0 4 1 jan mon nobody echo monthly
-bad line
-"""
-
-
-def test_parse_crontab():
-    assert list(user_files.parse_crontab(CRON_TEXT.encode())) == [
-        (None, "*/5", "*", "*", "*", "*", 'root /usr/bin/true   --flag  "two  spaces"'),
-        ("@reboot", None, None, None, None, None, "root /usr/bin/streamq-test-boot"),
-        (None, "0", "4", "1", "jan", "mon", "nobody echo monthly"),
-    ]
-
 
 @needs_root
 def test_crontab_live(conn):
@@ -435,51 +358,15 @@ def test_crontab_live(conn):
 # --- sudoers -----------------------------------------------------------------------------------------
 
 
-def test_sudoers_includes(tmp_path):
-    d = tmp_path / "sudoers.d"
-    d.mkdir()
-    (d / "10-ops").write_text("%ops ALL=(ALL)   NOPASSWD: ALL\n")
-    (d / "20-old.dpkg-old").write_text("skipped ALL=(ALL) ALL\n")
-    (d / "30-backup~").write_text("skipped ALL=(ALL) ALL\n")
-    (tmp_path / "extra").write_text("Defaults:bob !requiretty\n@include sudoers\n")  # a loop, cut
-    main = tmp_path / "sudoers"
-    main.write_text(
-        textwrap.dedent(
-            """\
-            # comment
-            Defaults\tenv_reset
-            Cmnd_Alias SHUT = /sbin/halt, \\
-                /sbin/reboot
-            root ALL=(ALL:ALL) ALL
-            #includedir sudoers.d
-            @include extra
-            #include
-            """
-        )
-    )
-    rows = list(user_files.sudoers_rows(str(main)))
-    src = str(main)
-    assert rows == [
-        (src, "Defaults", "env_reset"),
-        (src, "Cmnd_Alias", "SHUT = /sbin/halt, /sbin/reboot"),
-        (src, "root", "ALL=(ALL:ALL) ALL"),
-        (src, "includedir", str(d)),
-        (str(d / "10-ops"), "%ops", "ALL=(ALL) NOPASSWD: ALL"),
-        (src, "@include", str(tmp_path / "extra")),
-        (str(tmp_path / "extra"), "Defaults:bob", "!requiretty"),
-        (str(tmp_path / "extra"), "@include", src),
-    ]
-
-
 def test_sudoers_live(conn):
     rows = conn.query("SELECT * FROM sudoers")
-    if not os.access(user_files.SUDOERS, os.R_OK):
+    if not os.access(userfiles.SUDOERS, os.R_OK):
         assert rows == []
         return
-    with open(user_files.SUDOERS) as f:
+    with open(userfiles.SUDOERS) as f:
         first_words = [line.split()[0] for line in f if line.strip() and not line.lstrip().startswith("#")]
     assert all(r["source"] and r["header"] for r in rows)
-    assert any(r["source"] == user_files.SUDOERS for r in rows) == bool(first_words)
+    assert any(r["source"] == userfiles.SUDOERS for r in rows) == bool(first_words)
 
 
 def test_tables_are_quick(conn):

@@ -14,8 +14,9 @@ import stat
 from collections.abc import Iterable, Iterator
 
 from ..text import decode, fsdecode
-from . import accounts, procfs, systemd_bus, unitfiles
-from .safefile import read_regular
+from . import accounts, procfs, unitfiles
+from .safefile import read_regular, read_user_file
+from .userfiles import crontab_files, parse_crontab
 
 INIT_D = "/etc/init.d"
 RC_LOCAL = "/etc/rc.local"
@@ -250,13 +251,11 @@ def xdg_items(root: str = "", users: Iterable[accounts.User] | None = None) -> I
 
 
 def _user_autostart(root: str, user: accounts.User) -> Iterator[dict]:
-    from ..tables.user_files import read_user_file  # owner-checked reads: a user may link files anywhere
-
     home = user.home.rstrip("/")
     items_dir = f"{home}/.config/autostart"
     for filename in _listdir(root + items_dir):
         if filename.endswith(".desktop"):
-            data = read_user_file(f"{root}{items_dir}/{fsdecode(filename)}", user.uid)
+            data = read_user_file(f"{root}{items_dir}/{fsdecode(filename)}", user.uid)  # a user may link it anywhere
             if data is not None:
                 yield desktop_row(parse_desktop_entry(data), fsdecode(filename), items_dir + "/", user.name)
     scripts_dir = f"{home}/.config/autostart-scripts"
@@ -271,8 +270,6 @@ def _user_autostart(root: str, user: accounts.User) -> Iterator[dict]:
 
 def cron_items(root: str = "") -> Iterator[dict]:
     """@reboot jobs; system crontabs name the user in the line, users' crontabs by their file name."""
-    from ..tables.user_files import crontab_files, parse_crontab
-
     for path in crontab_files(root):
         data = procfs.read_or_none(root + path)
         if not data:

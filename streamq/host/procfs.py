@@ -9,6 +9,7 @@ is about half the cost of ``open().read()``, which matters at 1,000 processes.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from functools import cache
 from typing import NamedTuple
 
@@ -48,10 +49,12 @@ def read_or_none(path: str | bytes) -> bytes | None:
 
 
 def readlink_or_none(path: str) -> str | None:
+    """A link's target as SQL text, or None. Most targets are ASCII: they skip the re-encoding."""
     try:
-        return decode(os.fsencode(os.readlink(path)))
+        target = os.readlink(path)
     except OSError:
         return None
+    return target if target.isascii() else decode(os.fsencode(target))
 
 
 def pids(root: str = PROC) -> list[int]:
@@ -138,6 +141,8 @@ def parse_io(data: bytes) -> dict[str, int]:
 
 def parse_cgroup(data: bytes) -> str | None:
     """The unified (v2) cgroup path, else the first controller's path."""
+    if data.startswith(b"0::") and data.count(b"\n") == 1:
+        return decode(data[3:-1])  # a pure cgroup v2 host's single line: the common case, made quick
     first = None
     for line in data.splitlines():
         parts = line.split(b":", 2)
@@ -191,3 +196,48 @@ def read_once(path: str | bytes, size: int = 65536) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def is_thread_group_leader(pid: int) -> bool:
+    """Whether ``pid`` is a process, not one of its threads (whose /proc/<tid> exists but is not listed)."""
+    try:
+        data = read_small(f"{PROC}/{pid}/status")
+    except OSError:
+        return False
+    start = data.find(b"\nTgid:")
+    return start >= 0 and int(data[start + 6 : data.index(b"\n", start + 1)]) == pid
+
+
+def parse_io_bytes(data: bytes) -> tuple[int | None, int | None]:
+    """read_bytes and write_bytes of /proc/<pid>/io, which the kernel prints in a fixed order."""
+    f = data.split()
+    if len(f) >= 12 and f[8] == b"read_bytes:" and f[10] == b"write_bytes:":
+        return int(f[9]), int(f[11])
+    io = parse_io(data)
+    return io.get("read_bytes"), io.get("write_bytes")
+
+
+def parse_maps(data: bytes) -> Iterator[tuple]:
+    """Lines of /proc/<pid>/maps as (start, end, permissions, offset, device, inode, path, pseudo)."""
+    for line in data.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) < 5:
+            continue
+        start, sep, end = parts[0].partition(b"-")
+        try:
+            offset, inode = int(parts[2], 16), int(parts[4])
+        except ValueError:
+            continue
+        if not sep:
+            continue
+        path = decode(parts[5]) if len(parts) > 5 else None
+        yield (
+            "0x" + start.decode(),
+            "0x" + end.decode(),
+            parts[1].decode(),
+            offset,
+            parts[3].decode(),
+            inode,
+            path,
+            1 if inode == 0 and path else 0,
+        )

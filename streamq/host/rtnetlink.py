@@ -8,6 +8,7 @@ and avoids importing pyroute2 (~150 ms) for a handful of rows.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import struct
@@ -94,3 +95,26 @@ def link_names() -> dict[int, str]:
         if name is not None:
             names[fields[2]] = name
     return names
+
+
+# Address families whose addresses the helpers below decode: family -> address size in bytes.
+ADDRESS_SIZES = {socket.AF_INET: 4, socket.AF_INET6: 16}
+
+
+def ip_text(family: int, data: bytes | None) -> str | None:
+    """An IPv4 or IPv6 address attribute as text; None for other families or a short payload."""
+    size = ADDRESS_SIZES.get(family)
+    if not data or not size or len(data) < size:
+        return None
+    return socket.inet_ntop(family, data[:size])
+
+
+def netmask(family: int, prefixlen: int) -> str:
+    """A prefix length as a netmask: 255.255.255.0, or ffff:ffff:ffff:ffff:: for IPv6."""
+    bits = 32 if family == socket.AF_INET else 128
+    return str(ipaddress.ip_network(f"{'0.0.0.0' if bits == 32 else '::'}/{prefixlen}").netmask)
+
+
+def u64s(data: bytes, count: int) -> tuple[int, ...]:
+    """The first ``count`` native 64-bit counters of a stats attribute (rtnl_link_stats64)."""
+    return struct.unpack_from(f"={count}Q", data)

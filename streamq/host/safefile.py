@@ -11,6 +11,8 @@ import os
 import stat
 from collections.abc import Collection
 
+from ..text import encode_path
+
 
 def read_regular(
     path: str | bytes,
@@ -43,3 +45,16 @@ def read_regular(
         return None
     finally:
         os.close(fd)
+
+
+_MAX_USER_FILE = 64 << 20  # a history file past this is not read (a sparse or runaway file)
+
+
+def read_user_file(path: str, uid: int, owners: Collection[int] | None = None) -> bytes | None:
+    """The content of a file in ``uid``'s home, or None if absent, unsafe or unreadable.
+
+    ``owners``: the uids the file may belong to, by default the user and root; a
+    symlink as the last component is refused (a user could point it at /etc/shadow).
+    """
+    allowed = owners if owners is not None else (uid, 0)
+    return read_regular(encode_path(path), max_bytes=_MAX_USER_FILE, owners=allowed, follow=False)

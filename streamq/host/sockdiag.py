@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from ..text import decode
+from . import procfs
 
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
 IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6, IPPROTO_UDPLITE, IPPROTO_RAW = 1, 6, 17, 58, 136, 255
@@ -223,3 +224,31 @@ def _read_diag(sock: socket.socket, protocol: int) -> list[InetSocket]:
             row = (inode, family, protocol, local, sport, remote, dport, states[state] if state < nstates else None)
             out.append(new(InetSocket, row))
             off += (length + 3) & ~3
+
+
+def namespace_inet_sockets(ns_pid: int | str, files, listening: bool) -> list[InetSocket]:
+    """Sockets of the namespace ``ns_pid`` lives in ('self': ours, read with sock_diag)."""
+    out: list[InetSocket] = []
+    for name, family, protocol in files:
+        if ns_pid == "self" and protocol in (IPPROTO_TCP, IPPROTO_UDP):
+            states = ALL_STATES
+            if listening:
+                states = LISTEN_STATES if protocol == IPPROTO_TCP else UDP_BOUND_STATES
+            try:
+                socks = diag_inet(family, protocol, states)
+            except OSError:
+                pass  # no sock_diag (old kernel, seccomp): read the /proc file instead
+            else:
+                if listening and protocol == IPPROTO_UDP:
+                    socks = [s for s in socks if s.local_port and not s.remote_port]
+                out.extend(socks)
+                continue
+        data = procfs.read_or_none(f"/proc/{ns_pid}/net/{name}")
+        if data:
+            out.extend(parse_inet(data, family, protocol, listening=listening))
+    return out
+
+
+def namespace_unix_sockets(ns_pid: int | str, listening: bool) -> list[UnixSocket]:
+    data = procfs.read_or_none(f"/proc/{ns_pid}/net/unix")
+    return parse_unix(data, listening=listening) if data else []

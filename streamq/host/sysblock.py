@@ -48,6 +48,15 @@ def attr(path: str) -> str | None:
     return decode(data.strip()) or None
 
 
+def int_attr(path: str) -> int | None:
+    """A sysfs attribute that holds a number, or None."""
+    value = attr(path)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def parent_of(dev: BlockDevice, by_sysdir: dict[str, BlockDevice]) -> BlockDevice | None:
     """The disk holding a partition; for a mapped device (dm, md, loop over a device) its first slave."""
     if os.path.exists(f"{dev.sysdir}/partition"):
@@ -122,3 +131,35 @@ def crypt_type(dev: BlockDevice, parent: BlockDevice | None) -> str | None:
         head = read_head(parent.node, 0x40000)  # LUKS2 headers may reserve up to 4 MiB; the JSON is near the start
         cipher = blkprobe.luks_cipher(head) if head else None
     return f"{kind}-{cipher}" if cipher else kind
+
+
+def devices_with_parents(names: list | None = None) -> list[tuple[BlockDevice, BlockDevice | None]]:
+    """Each block device (only those whose node is in ``names``, if given) with the device it sits on."""
+    devices = list_devices()
+    by_sysdir = {d.sysdir: d for d in devices}
+    wanted = set(names) if names is not None else None
+    return [(d, parent_of(d, by_sysdir)) for d in devices if wanted is None or d.node in wanted]
+
+
+def links_cache():
+    """A function kind -> disk_links(kind), each kind read once (a query may ask for it per device)."""
+    cache: dict[str, dict[str, str]] = {}
+
+    def links(kind: str) -> dict[str, str]:
+        if kind not in cache:
+            cache[kind] = disk_links(kind)
+        return cache[kind]
+
+    return links
+
+
+def inherited_crypt(node: str, crypt: dict[str, str], parents: dict) -> str | None:
+    """The crypt type of the device or of the nearest device under it (LVM on LUKS is encrypted too)."""
+    seen = set()
+    while node is not None and node not in seen:
+        if node in crypt:
+            return crypt[node]
+        seen.add(node)
+        parent = parents.get(node)
+        node = parent.node if parent is not None else None
+    return None

@@ -19,13 +19,14 @@ from __future__ import annotations
 import itertools
 import os
 import stat
-import sys
 from collections.abc import Iterator
 
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
-from ..text import decode, fsdecode
+from ..text import fsdecode
 from ._common import NAMESPACE_COLUMNS, PID_WITH_NAMESPACE, lazy_module, namespaces
 
+accounts = lazy_module("streamq.host.accounts")
+fileinfo = lazy_module("streamq.host.fileinfo")
 globbing = lazy_module("streamq.host.globbing")
 
 _TYPES = {
@@ -38,23 +39,6 @@ _TYPES = {
     stat.S_IFSOCK: "socket",
 }
 _DIGESTS = ("md5", "sha1", "sha256")
-_CHUNK = 1 << 20
-
-# osquery's suid_bin roots (all recursive), plus /usr/libexec and /opt; /usr/lib only to depth 3,
-# where distributions keep their setuid helpers (ssh-keysign, dbus-daemon-launch-helper,
-# utempter), because its full tree is ~75k files and would cost most of a second.
-SUID_ROOTS = (
-    ("/bin", None),
-    ("/sbin", None),
-    ("/usr/bin", None),
-    ("/usr/sbin", None),
-    ("/usr/local/bin", None),
-    ("/usr/local/sbin", None),
-    ("/usr/libexec", None),
-    ("/usr/lib", 3),
-    ("/opt", None),
-    ("/tmp", None),
-)
 
 
 @table(
@@ -94,7 +78,7 @@ SUID_ROOTS = (
     cost=100,
 )
 def gen_file(ctx):
-    birth = _birth_time_reader() if ctx.used("btime") else None
+    birth = fileinfo.birth_time_reader() if ctx.used("btime") else None
     for ns in namespaces(ctx):
         root = ns.root.encode()
         for path, directory in _targets(ctx, root):
@@ -135,7 +119,7 @@ def gen_hash(ctx):
                 "pid_with_namespace": ns.pid,
                 "mount_namespace_id": ns.mount_namespace_id,
             }
-            row.update(_digests(fs, wanted))
+            row.update(fileinfo.digests(fs, wanted))
             yield row
 
 
@@ -153,9 +137,9 @@ def gen_hash(ctx):
     cost=50,
 )
 def gen_suid_bin(ctx):
-    names = _IdNames()
+    names = accounts.IdNames()
     for ns in namespaces(ctx):
-        for path, st in _suid_files(ns.root.encode()):
+        for path, st in fileinfo.suid_files(ns.root.encode()):
             yield {
                 "path": path,
                 "username": names.user(st.st_uid),
@@ -193,15 +177,8 @@ def _targets(ctx, root: bytes) -> Iterator[tuple[str, str]]:
         if directory in seen:
             continue
         seen.add(directory)
-        for name in _list_dir(globbing.fs_path(directory, root)):
+        for name in fileinfo.list_dir(globbing.fs_path(directory, root)):
             yield globbing.join(directory, name), directory
-
-
-def _list_dir(path: bytes) -> list[str]:
-    try:
-        return [decode_path(name) for name in os.listdir(path)]
-    except OSError:
-        return []  # missing, not a directory, or unreadable: no rows
 
 
 def _normalise(path: str) -> str:
@@ -260,126 +237,3 @@ def _file_row(path: str, directory: str, root: bytes, birth) -> dict | None:
         "type": _TYPES.get(stat.S_IFMT(st.st_mode)),
         "symlink_target_path": target,
     }
-
-
-def _birth_time_reader():
-    """A function (path, stat) -> birth time or None: st_birthtime where Python has it, else statx(2)."""
-    if hasattr(os.stat_result, "st_birthtime"):
-        return lambda fs, st: int(st.st_birthtime)
-    return _StatxBirth().birth_time
-
-
-class _StatxBirth:
-    """Birth time through glibc's statx(3) (Python 3.11's os has no statx); None where unsupported."""
-
-    _BTIME = 0x800  # STATX_BTIME
-    _AT_FDCWD = -100
-    _AT_SYMLINK_NOFOLLOW = 0x100
-
-    def __init__(self) -> None:
-        import ctypes
-
-        self._buf = ctypes.create_string_buffer(256)  # sizeof(struct statx)
-        try:
-            self._statx = ctypes.CDLL(None, use_errno=True).statx
-        except (AttributeError, OSError):
-            self._statx = None
-
-    def birth_time(self, path: bytes, st: os.stat_result) -> int | None:
-        if self._statx is None:
-            return None
-        # Same view as the other columns: follow the link, or describe it when it dangles.
-        flags = self._AT_SYMLINK_NOFOLLOW if stat.S_ISLNK(st.st_mode) else 0
-        if self._statx(self._AT_FDCWD, path, flags, self._BTIME, self._buf) != 0:
-            return None
-        mask, btime = int.from_bytes(self._buf.raw[0:4], sys.byteorder), self._buf.raw[80:88]
-        return int.from_bytes(btime, sys.byteorder, signed=True) if mask & self._BTIME else None
-
-
-def _digests(path: bytes, wanted: list[str]) -> dict[str, str | None]:
-    """Hex digests of the file at ``path`` for the ``wanted`` algorithms, read once in 1 MiB chunks."""
-    if not wanted:
-        return {}
-    import hashlib
-
-    hashers = [hashlib.new(name) for name in wanted]
-    buf = bytearray(_CHUNK)
-    view = memoryview(buf)
-    try:
-        with open(path, "rb", buffering=0) as f:
-            while n := f.readinto(buf):
-                for h in hashers:
-                    h.update(view[:n])
-    except OSError:
-        return dict.fromkeys(wanted)  # unreadable: the file is there, its digests are unknown
-    return {name: h.hexdigest() for name, h in zip(wanted, hashers)}
-
-
-# --- suid_bin ------------------------------------------------------------------------------
-
-
-def _suid_files(root: bytes) -> Iterator[tuple[str, os.stat_result]]:
-    """Setuid/setgid regular files below each search root, like ``find ROOT -xdev -perm /6000 -type f``.
-
-    A root that is a symlink (/bin -> usr/bin on merged-/usr systems) is
-    skipped, as find skips it, so no binary is listed twice; symlinks below a
-    root are never followed.
-    """
-    for top, max_depth in SUID_ROOTS:
-        top_fs = root + top.encode()
-        try:
-            top_st = os.lstat(top_fs)
-        except OSError:
-            continue
-        if not stat.S_ISDIR(top_st.st_mode):
-            continue
-        stack = [(top_fs, 1)]
-        while stack:
-            directory, depth = stack.pop()
-            try:
-                it = os.scandir(directory)
-            except OSError:
-                continue
-            with it:
-                for entry in it:
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            deeper = max_depth is None or depth < max_depth
-                            if deeper and entry.stat(follow_symlinks=False).st_dev == top_st.st_dev:
-                                stack.append((entry.path, depth + 1))  # -xdev: stay on the root's file system
-                            continue
-                        if not entry.is_file(follow_symlinks=False):
-                            continue
-                        st = entry.stat(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    if st.st_mode & (stat.S_ISUID | stat.S_ISGID):
-                        yield decode_path(entry.path[len(root) :]), st
-
-
-class _IdNames:
-    """uid/gid -> name, looked up once per query; osquery shows the number when there is no name."""
-
-    def __init__(self) -> None:
-        self._users: dict[int, str] = {}
-        self._groups: dict[int, str] = {}
-
-    def user(self, uid: int) -> str:
-        if uid not in self._users:
-            import pwd
-
-            try:
-                self._users[uid] = pwd.getpwuid(uid).pw_name
-            except KeyError:
-                self._users[uid] = str(uid)
-        return self._users[uid]
-
-    def group(self, gid: int) -> str:
-        if gid not in self._groups:
-            import grp
-
-            try:
-                self._groups[gid] = grp.getgrgid(gid).gr_name
-            except KeyError:
-                self._groups[gid] = str(gid)
-        return self._groups[gid]

@@ -7,7 +7,9 @@ import time
 
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ..sql.session import DaemonHandle
-from .system import host_uuid
+from ._common import lazy_module
+
+sysinfo = lazy_module("streamq.host.sysinfo")
 
 
 def _event_rows(ctx):
@@ -117,7 +119,7 @@ def _info_row(ctx) -> dict:
     daemon = _daemon(ctx)
     return {
         "pid": os.getpid(),
-        "uuid": host_uuid(),
+        "uuid": sysinfo.host_uuid(),
         "instance_id": daemon.instance_id if daemon else None,
         "version": __version__,
         "config_hash": daemon.config_hash if daemon else None,

@@ -1,38 +1,22 @@
-"""Network configuration tables: interfaces, addresses, routes, ARP, /etc files, iptables.
+"""Network configuration tables: interfaces, addresses, routes, the ARP cache and iptables.
 
 Interfaces, addresses and routes come from one rtnetlink dump each (see
-streamq/rtnetlink.py); per-interface extras from /sys/class/net; the rest are
-parsers over /proc/net/arp and the /etc files.
+:mod:`streamq.host.rtnetlink`); per-interface extras from /sys/class/net and the
+ARP cache from /proc/net/arp (:mod:`streamq.host.netdev`); iptables from the
+kernel's x_tables (:mod:`streamq.host.iptc`). The /etc files are in tables.etcfiles.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import socket
-import struct
 
 from ..host import procfs
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
-from ..text import decode
-from ._common import PID_WITH_NAMESPACE, lazy_module, namespaces
+from ._common import lazy_module
 
-etcfiles = lazy_module("streamq.host.etcfiles")
 iptc = lazy_module("streamq.host.iptc")
+netdev = lazy_module("streamq.host.netdev")
 rtnetlink = lazy_module("streamq.host.rtnetlink")
-
-_FAMILIES = {socket.AF_INET: (4, socket.AF_INET), socket.AF_INET6: (16, socket.AF_INET6)}
-
-
-def _ip(family: int, data: bytes | None) -> str | None:
-    size, fam = _FAMILIES.get(family, (0, 0))
-    if not data or len(data) < size or not size:
-        return None
-    return socket.inet_ntop(fam, data[:size])
-
-
-def _mask(family: int, prefixlen: int) -> str:
-    bits = 32 if family == socket.AF_INET else 128
-    return str(ipaddress.ip_network(f"{'0.0.0.0' if bits == 32 else '::'}/{prefixlen}").netmask)
 
 
 # ---------------------------------------------------------------- interface_addresses
@@ -70,27 +54,27 @@ def _address_type(family: int, scope: int, flags: int) -> str:
 def gen_interface_addresses(ctx):
     names = rtnetlink.link_names()
     for (family, prefixlen, flags, scope, index), attrs in rtnetlink.dump(rtnetlink.RTM_GETADDR):
-        if family not in _FAMILIES:
+        if family not in rtnetlink.ADDRESS_SIZES:
             continue
         name = names.get(index)
         if family == socket.AF_INET and _IFA_LABEL in attrs:
             name = rtnetlink.cstr(attrs[_IFA_LABEL])
         local = attrs.get(_IFA_LOCAL)
         peer = attrs.get(_IFA_ADDRESS)
-        address = _ip(family, local or peer)
+        address = rtnetlink.ip_text(family, local or peer)
         if address is None:
             continue
         if family == socket.AF_INET6 and scope == _RT_SCOPE_LINK and names.get(index):
             address = f"{address}%{names[index]}"
-        broadcast = _ip(family, attrs.get(_IFA_BROADCAST))
+        broadcast = rtnetlink.ip_text(family, attrs.get(_IFA_BROADCAST))
         ptp = None
         if local is not None and peer is not None and local != peer:
-            ptp = _ip(family, peer)
+            ptp = rtnetlink.ip_text(family, peer)
         full_flags = rtnetlink.u32(attrs.get(_IFA_FLAGS))
         yield {
             "interface": name,
             "address": address,
-            "mask": _mask(family, prefixlen),
+            "mask": rtnetlink.netmask(family, prefixlen),
             "broadcast": broadcast,
             "point_to_point": ptp,
             "type": _address_type(family, scope, full_flags if full_flags is not None else flags),
@@ -102,22 +86,6 @@ def gen_interface_addresses(ctx):
 _IFLA_ADDRESS, _IFLA_IFNAME, _IFLA_MTU, _IFLA_STATS64 = 1, 3, 4, 23
 # struct rtnl_link_stats64 field order -> column (only the columns osquery has).
 _STATS64 = ("ipackets", "opackets", "ibytes", "obytes", "ierrors", "oerrors", "idrops", "odrops", None, "collisions")
-
-
-def _sys_int(path: str) -> int | None:
-    data = procfs.read_or_none(path)
-    try:
-        return int(data) if data else None
-    except ValueError:
-        return None
-
-
-def _pci_slot(name: str) -> str | None:
-    data = procfs.read_or_none(f"/sys/class/net/{name}/device/uevent")
-    for line in (data or b"").splitlines():
-        if line.startswith(b"PCI_SLOT_NAME="):
-            return decode(line[14:])
-    return None
 
 
 @table(
@@ -161,19 +129,14 @@ def gen_interface_details(ctx):
         }
         stats = attrs.get(_IFLA_STATS64)
         if stats and len(stats) >= 80:
-            values = _u64s(stats, 10)
+            values = rtnetlink.u64s(stats, 10)
             for column, value in zip(_STATS64, values):
                 if column:
                     row[column] = value
         if want_sys and name and "/" not in name:
-            speed = _sys_int(f"/sys/class/net/{name}/speed")
-            row["link_speed"] = speed if speed is not None and speed >= 0 else None
-            row["pci_slot"] = _pci_slot(name)
+            row["link_speed"] = netdev.link_speed(name)
+            row["pci_slot"] = netdev.pci_slot(name)
         yield row
-
-
-def _u64s(data: bytes, count: int) -> tuple[int, ...]:
-    return struct.unpack_from(f"={count}Q", data)
 
 
 # ---------------------------------------------------------------- routes
@@ -206,7 +169,7 @@ def gen_routes(ctx):
     names = rtnetlink.link_names()
     for fields, attrs in rtnetlink.dump(rtnetlink.RTM_GETROUTE):
         family, dst_len, _src_len, _tos, _table, _proto, _scope, rtype, flags = fields
-        if family not in _FAMILIES:
+        if family not in rtnetlink.ADDRESS_SIZES:
             continue
         kind = _ROUTE_TYPES.get(rtype, "other")
         if wanted_types is not None and kind not in wanted_types:
@@ -216,10 +179,11 @@ def gen_routes(ctx):
         )
         oif = rtnetlink.u32(attrs.get(_RTA_OIF))
         yield {
-            "destination": _ip(family, attrs.get(_RTA_DST)) or ("0.0.0.0" if family == socket.AF_INET else "::"),
+            "destination": rtnetlink.ip_text(family, attrs.get(_RTA_DST))
+            or ("0.0.0.0" if family == socket.AF_INET else "::"),
             "netmask": dst_len,
-            "gateway": _ip(family, attrs.get(_RTA_GATEWAY)),
-            "source": _ip(family, attrs.get(_RTA_PREFSRC)),
+            "gateway": rtnetlink.ip_text(family, attrs.get(_RTA_GATEWAY)),
+            "source": rtnetlink.ip_text(family, attrs.get(_RTA_PREFSRC)),
             "flags": flags,
             "interface": names.get(oif) if oif is not None else None,
             "mtu": rtnetlink.u32(metrics.get(_RTAX_MTU)) or 0,  # 0 when the route sets none, as osquery
@@ -230,30 +194,6 @@ def gen_routes(ctx):
 
 
 # ---------------------------------------------------------------- arp_cache
-
-_ATF_PERM = 0x4
-
-
-def parse_arp(data: bytes) -> list[dict]:
-    """/proc/net/arp: address, HW type, flags, HW address, mask, device."""
-    rows = []
-    for line in data.splitlines()[1:]:
-        f = line.split()
-        if len(f) != 6:
-            continue
-        try:
-            flags = int(f[2], 16)
-        except ValueError:
-            continue
-        rows.append(
-            {
-                "address": f[0].decode(),
-                "mac": f[3].decode(),
-                "interface": decode(f[5]),
-                "permanent": "1" if flags & _ATF_PERM else "0",
-            }
-        )
-    return rows
 
 
 @table(
@@ -269,93 +209,9 @@ def parse_arp(data: bytes) -> list[dict]:
     cost=20,
 )
 def gen_arp_cache(ctx):
-    data = procfs.read_or_none("/proc/net/arp")
+    data = procfs.read_or_none(netdev.ARP)
     if data:
-        yield from parse_arp(data)
-
-
-# ---------------------------------------------------------------- /etc files
-
-
-@table(
-    "etc_hosts",
-    "Static host name entries from /etc/hosts.",
-    [
-        Column("address", TEXT, "IP address of the entry."),
-        Column("hostnames", TEXT, "Host names and aliases for the address, space separated."),
-        PID_WITH_NAMESPACE,
-    ],
-    examples=("SELECT address, hostnames FROM etc_hosts",),
-    cost=20,
-)
-def gen_etc_hosts(ctx):
-    for ns in namespaces(ctx):
-        data = procfs.read_or_none(f"{ns.root}/etc/hosts")
-        for row in etcfiles.parse_hosts(data) if data is not None else ():
-            row["pid_with_namespace"] = ns.pid
-            yield row
-
-
-@table(
-    "etc_services",
-    "Network service names and ports from /etc/services.",
-    [
-        Column("name", TEXT, "Service name."),
-        Column("port", INTEGER, "Port number."),
-        Column("protocol", TEXT, "Transport protocol (tcp, udp, sctp...)."),
-        Column("aliases", TEXT, "Other names of the service, space separated."),
-        Column("comment", TEXT, "Comment written on the entry's line."),
-    ],
-    examples=("SELECT name, port, protocol FROM etc_services WHERE port = 22",),
-    cost=500,
-)
-def gen_etc_services(ctx):
-    data = procfs.read_or_none("/etc/services")
-    if data:
-        yield from etcfiles.parse_services(data)
-
-
-@table(
-    "etc_protocols",
-    "IP protocol names and numbers from /etc/protocols.",
-    [
-        Column("name", TEXT, "Protocol name."),
-        Column("number", INTEGER, "IP protocol number."),
-        Column("alias", TEXT, "Other names of the protocol, space separated."),
-        Column("comment", TEXT, "Comment written on the entry's line."),
-    ],
-    examples=("SELECT name, number FROM etc_protocols WHERE number IN (6, 17)",),
-    cost=150,
-)
-def gen_etc_protocols(ctx):
-    data = procfs.read_or_none("/etc/protocols")
-    if data:
-        yield from etcfiles.parse_protocols(data)
-
-
-@table(
-    "dns_resolvers",
-    "DNS resolver configuration from /etc/resolv.conf, as glibc's resolver reads it.",
-    [
-        Column("id", INTEGER, "Position of the entry among those of its type, from 0."),
-        Column("type", TEXT, "nameserver, search or sortlist."),
-        Column("address", TEXT, "Nameserver or sortlist address, or a search domain."),
-        Column("netmask", TEXT, "Prefix length of a nameserver address, or a sortlist mask."),
-        Column("options", BIGINT, "The resolver's option bits (_res.options) after reading the file."),
-        PID_WITH_NAMESPACE,
-    ],
-    examples=("SELECT type, address FROM dns_resolvers",),
-    cost=5,
-)
-def gen_dns_resolvers(ctx):
-    for ns in namespaces(ctx):
-        data = procfs.read_or_none(f"{ns.root}/etc/resolv.conf")
-        if data is None:
-            continue
-        # The default search domain comes from the host name; a container's own is not known here.
-        for row in etcfiles.parse_resolv_conf(data, socket.gethostname() if ns.pid == 0 else ""):
-            row["pid_with_namespace"] = ns.pid
-            yield row
+        yield from netdev.parse_arp(data)
 
 
 # ---------------------------------------------------------------- iptables

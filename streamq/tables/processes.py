@@ -10,13 +10,15 @@ mid-scan, or whose files this user may not read, loses its rows, never the query
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from ..errors import ProcessGone
 from ..host import procfs
-from ..host.containerid import ContainerResolver
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
-from ..text import decode, decode_path
+from ..text import decode
+from ._common import lazy_module
+
+containerid = lazy_module("streamq.host.containerid")
 
 # Which /proc files feed which columns of `processes`.
 _STAT_COLUMNS = (
@@ -91,18 +93,9 @@ def _pids(ctx) -> list[int]:
     for value in values:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        if isinstance(value, int) and value > 0 and _is_thread_group_leader(value):
+        if isinstance(value, int) and value > 0 and procfs.is_thread_group_leader(value):
             pids.append(value)
     return pids
-
-
-def _is_thread_group_leader(pid: int) -> bool:
-    try:
-        data = procfs.read_small(f"/proc/{pid}/status")
-    except OSError:
-        return False
-    start = data.find(b"\nTgid:")
-    return start >= 0 and int(data[start + 6 : data.index(b"\n", start + 1)]) == pid
 
 
 def _row_reader(used: Callable[[str], bool]) -> Callable[[int], tuple]:
@@ -119,11 +112,11 @@ def _row_reader(used: Callable[[str], bool]) -> Callable[[int], tuple]:
     need_io = any(used(c) for c in _IO_COLUMNS)
     need_cgroup = used("cgroup_path")
     need_container = used("container_id") or used("container_runtime") or used("pod_uid")
-    containers = ContainerResolver() if need_container else None
+    containers = containerid.ContainerResolver() if need_container else None
     boot = procfs.boot_time() if used("start_time") else 0
     hz = procfs.clock_ticks()
     page = procfs.page_size()
-    read_small, read_once, link = procfs.read_small, procfs.read_once, _readlink
+    read_small, read_once, link = procfs.read_small, procfs.read_once, procfs.readlink_or_none
 
     def read_row(pid: int) -> tuple:
         base = f"/proc/{pid}/"
@@ -169,7 +162,7 @@ def _row_reader(used: Callable[[str], bool]) -> Callable[[int], tuple]:
         read_bytes = written = None
         if need_io:
             try:
-                read_bytes, written = _parse_io_bytes(read_small(base + "io"))
+                read_bytes, written = procfs.parse_io_bytes(read_small(base + "io"))
             except OSError:
                 pass  # other users' io needs ptrace access; the columns stay NULL
         cgroup = None
@@ -179,7 +172,7 @@ def _row_reader(used: Callable[[str], bool]) -> Callable[[int], tuple]:
                 data = read_once(base + "cgroup")
             except OSError:
                 data = b""
-            cgroup = _parse_cgroup(data) if need_cgroup else None
+            cgroup = procfs.parse_cgroup(data) if need_cgroup else None
             found = containers.of_cgroup_file(data) if containers is not None else None
             container = _NO_CONTAINER if found is None else found
         return (
@@ -194,30 +187,6 @@ def _row_reader(used: Callable[[str], bool]) -> Callable[[int], tuple]:
 
 
 _NO_CONTAINER = (None, None, None)
-
-
-def _readlink(path: str) -> str | None:
-    try:
-        target = os.readlink(path)
-    except OSError:
-        return None
-    return target if target.isascii() and "\\" not in target else decode_path(target)
-
-
-def _parse_io_bytes(data: bytes) -> tuple[int | None, int | None]:
-    """read_bytes and write_bytes of /proc/<pid>/io, which the kernel prints in a fixed order."""
-    f = data.split()
-    if len(f) >= 12 and f[8] == b"read_bytes:" and f[10] == b"write_bytes:":
-        return int(f[9]), int(f[11])
-    io = procfs.parse_io(data)
-    return io.get("read_bytes"), io.get("write_bytes")
-
-
-def _parse_cgroup(data: bytes) -> str | None:
-    # Pure cgroup v2 hosts have the single line "0::<path>".
-    if data.startswith(b"0::") and data.count(b"\n") == 1:
-        return decode(data[3:-1])
-    return procfs.parse_cgroup(data) if data else None
 
 
 @table(
@@ -242,7 +211,7 @@ def gen_process_open_files(ctx):
         except OSError:
             continue  # gone, or another user's process without root
         for fd in fds:
-            target = _readlink(f"{fd_dir}{fd}")
+            target = procfs.readlink_or_none(f"{fd_dir}{fd}")
             # Like osquery, leave out sockets, pipes and anon inodes; we keep only real paths
             # (which also drops namespace handles such as "net:[4026531840]").
             if target is not None and target.startswith("/"):
@@ -299,34 +268,8 @@ def gen_process_memory_map(ctx):
             data = procfs.read(f"/proc/{pid}/maps")
         except OSError:
             continue
-        for region in parse_maps(data):
+        for region in procfs.parse_maps(data):
             yield (pid, *region)
-
-
-def parse_maps(data: bytes) -> Iterator[tuple]:
-    """Lines of /proc/<pid>/maps as (start, end, permissions, offset, device, inode, path, pseudo)."""
-    for line in data.splitlines():
-        parts = line.split(None, 5)
-        if len(parts) < 5:
-            continue
-        start, sep, end = parts[0].partition(b"-")
-        try:
-            offset, inode = int(parts[2], 16), int(parts[4])
-        except ValueError:
-            continue
-        if not sep:
-            continue
-        path = decode(parts[5]) if len(parts) > 5 else None
-        yield (
-            "0x" + start.decode(),
-            "0x" + end.decode(),
-            parts[1].decode(),
-            offset,
-            parts[3].decode(),
-            inode,
-            path,
-            1 if inode == 0 and path else 0,
-        )
 
 
 _NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts")

@@ -10,7 +10,7 @@ so it answers the same in a container or chroot; see streamq/autostart.py.
 
 from __future__ import annotations
 
-from ..sql.schema import TEXT, Column, table
+from ..sql.schema import BIGINT, TEXT, Column, table
 from ._common import lazy_module
 
 autostart = lazy_module("streamq.host.autostart")
@@ -44,3 +44,42 @@ autostart = lazy_module("streamq.host.autostart")
 )
 def gen_startup_items(ctx):
     yield from autostart.startup_items()
+
+
+@table(
+    "systemd_units",
+    "systemd units from the unit files on disk; live states need a running systemd (see active_state).",
+    [
+        Column("id", TEXT, "Unit name, e.g. ssh.service."),
+        Column("description", TEXT, "Description= of the unit."),
+        Column("load_state", TEXT, "loaded, masked, or error when the unit file cannot be read."),
+        Column(
+            "active_state",
+            TEXT,
+            "inactive when systemd is not running (nothing is active); NULL when systemd runs but was not asked.",
+        ),
+        Column("sub_state", TEXT, "dead when systemd is not running; NULL when systemd runs but was not asked."),
+        Column(
+            "unit_file_state",
+            TEXT,
+            "enabled, enabled-runtime, disabled, static, indirect, generated, transient, masked or masked-runtime.",
+        ),
+        Column("following", TEXT, "Unit this one follows; only known to a running systemd."),
+        Column("object_path", TEXT, "D-Bus object path systemd uses for the unit."),
+        Column("job_id", BIGINT, "Queued job ID; 0 when no job is queued."),
+        Column("job_type", TEXT, "Type of the queued job; NULL when none."),
+        Column("job_path", TEXT, "D-Bus object path of the queued job; NULL when none."),
+        Column("fragment_path", TEXT, "Path of the unit file."),
+        Column("user", TEXT, "User= a service runs as; NULL when not set."),
+        Column("source_path", TEXT, "SourcePath= of a generated unit (the file it was made from)."),
+    ],
+    examples=(
+        "SELECT id, description, unit_file_state FROM systemd_units WHERE id LIKE '%.service'",
+        "SELECT unit_file_state, count(*) FROM systemd_units GROUP BY 1",
+    ),
+    cost=300,
+)
+def gen_systemd_units(ctx):
+    from ..host import unitfiles
+
+    yield from unitfiles.unit_rows()

@@ -156,31 +156,19 @@ def gen_shadow(ctx):
             yield (*s[1:], s.name)
 
 
-# osquery's names for ut_type, one set per table.
-_LOGIN_TYPES = {
-    utmp.EMPTY: "empty",
-    utmp.RUN_LVL: "runlevel",
-    utmp.BOOT_TIME: "boot_time",
-    utmp.NEW_TIME: "new_time",
-    utmp.OLD_TIME: "old_time",
-    utmp.INIT_PROCESS: "init",
-    utmp.LOGIN_PROCESS: "login",
-    utmp.USER_PROCESS: "user",
-    utmp.DEAD_PROCESS: "dead",
-    utmp.ACCOUNTING: "accounting",
-}
-_LAST_TYPES = {
-    utmp.EMPTY: "empty",
-    utmp.RUN_LVL: "run-level",
-    utmp.BOOT_TIME: "boot-time",
-    utmp.NEW_TIME: "new-time",
-    utmp.OLD_TIME: "old-time",
-    utmp.INIT_PROCESS: "init-process",
-    utmp.LOGIN_PROCESS: "login-process",
-    utmp.USER_PROCESS: "user-process",
-    utmp.DEAD_PROCESS: "dead-process",
-    utmp.ACCOUNTING: "accounting",
-}
+# osquery's names for ut_type (the values of <utmp.h>: EMPTY 0 ... ACCOUNTING 9), one set per table.
+# Plain numbers, so that importing this module does not import the utmp reader.
+_LOGIN_TYPES = dict(
+    enumerate(("empty", "runlevel", "boot_time", "new_time", "old_time", "init", "login", "user", "dead", "accounting"))
+)
+_LAST_TYPES = dict(
+    enumerate(
+        (
+            *("empty", "run-level", "boot-time", "new-time", "old-time"),
+            *("init-process", "login-process", "user-process", "dead-process", "accounting"),
+        )
+    )
+)
 
 
 @table(
