@@ -14,7 +14,7 @@ import pytest
 from test_host_hwdata import PCI_IDS
 
 from conftest import needs_root
-from streamq.host import cpuid, hwdata, sysblock
+from streamq.host import cpuid, hwdata, procfs
 from streamq.tables import devices, firmware
 
 # --- pci_devices ------------------------------------------------------------------------------
@@ -308,7 +308,7 @@ def test_disk_encryption_covers_every_block_device(conn):
     for r in rows:
         assert r["encrypted"] in (0, 1)
         assert r["encryption_status"] == ("encrypted" if r["encrypted"] else "not encrypted")
-        crypt = (sysblock.attr(f"/sys/class/block/{os.path.basename(r['name'])}/dm/uuid") or "").startswith("CRYPT-")
+        crypt = (procfs.read_text(f"/sys/class/block/{os.path.basename(r['name'])}/dm/uuid") or "").startswith("CRYPT-")
         assert not crypt or r["encrypted"] == 1
 
 

@@ -1,7 +1,7 @@
 """Pure parsers for hardware data: pci.ids / usb.ids, SMBIOS structures, udev records, CPUID bits.
 
 Everything here works on bytes handed in by the caller, so tests can feed
-constructed input; the tables in :mod:`streamq.tables.hardware` do the reading.
+constructed input; :mod:`streamq.host.sysdevices` and :mod:`streamq.host.sysblock` do the reading.
 """
 
 from __future__ import annotations

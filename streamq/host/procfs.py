@@ -48,6 +48,14 @@ def read_or_none(path: str | bytes) -> bytes | None:
         return None
 
 
+def read_text(path: str | bytes) -> str | None:
+    """A one-line value of /proc, /sys or /etc as stripped text; None when absent, unreadable or empty."""
+    data = read_or_none(path)
+    if data is None:
+        return None
+    return decode(data.strip()) or None
+
+
 def readlink_or_none(path: str) -> str | None:
     """A link's target as SQL text, or None. Most targets are ASCII: they skip the re-encoding."""
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
-from ..text import decode
 from . import blkprobe, hwdata, procfs
 
 SYS_BLOCK = "/sys/class/block"
@@ -41,16 +40,9 @@ def list_devices(root: str = SYS_BLOCK) -> list[BlockDevice]:
     return out
 
 
-def attr(path: str) -> str | None:
-    data = procfs.read_or_none(path)
-    if data is None:
-        return None
-    return decode(data.strip()) or None
-
-
 def int_attr(path: str) -> int | None:
     """A sysfs attribute that holds a number, or None."""
-    value = attr(path)
+    value = procfs.read_text(path)
     try:
         return int(value) if value is not None else None
     except ValueError:
@@ -122,7 +114,7 @@ def crypt_type(dev: BlockDevice, parent: BlockDevice | None) -> str | None:
     """For a dm-crypt mapping ("CRYPT-<TYPE>-..." dm uuid), its type with the cipher when the
     backing device's LUKS header is readable: "LUKS2-aes-xts-plain64" as libcryptsetup names it.
     None for anything that is not a dm-crypt mapping."""
-    dm_uuid = attr(f"{dev.sysdir}/dm/uuid")
+    dm_uuid = procfs.read_text(f"{dev.sysdir}/dm/uuid")
     if not dm_uuid or not dm_uuid.startswith("CRYPT-"):
         return None
     kind = dm_uuid.split("-")[1]

@@ -21,14 +21,6 @@ DMI_TABLES = "/sys/firmware/dmi/tables"
 UDEV_DATA = "/run/udev/data"
 
 
-def attr(path: str) -> str | None:
-    """A sysfs attribute as stripped text; None when absent, unreadable or empty."""
-    data = procfs.read_or_none(path)
-    if data is None:
-        return None
-    return decode(data.strip()) or None
-
-
 def ids_names(paths: tuple[str, ...], vendors: set[str]) -> hwdata.IdsNames:
     """Names from the first ids database found (pci.ids, usb.ids), only for ``vendors``."""
     for path in paths:
@@ -68,7 +60,7 @@ USB_ATTRS = (
 
 
 def usb_attrs(path: str) -> dict[str, str | None]:
-    out = {name: attr(f"{path}/{name}") for name in USB_ATTRS}
+    out = {name: procfs.read_text(f"{path}/{name}") for name in USB_ATTRS}
     for key in ("idVendor", "idProduct"):
         out[key] = out[key].lower() if out[key] else None
     return out

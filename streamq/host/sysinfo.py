@@ -16,18 +16,9 @@ DMI = "/sys/class/dmi/id"
 CPU_SYS = "/sys/devices/system/cpu"
 
 
-def sys_text(path: str) -> str | None:
-    """A one-line sysfs/etc value, stripped; None when absent, unreadable or empty."""
-    data = procfs.read_or_none(path)
-    if data is None:
-        return None
-    value = decode(data.strip())
-    return value or None
-
-
 def dmi(name: str) -> str | None:
     """One DMI identity string (sys_vendor, product_uuid, bios_version...), or None."""
-    return sys_text(f"{DMI}/{name}")
+    return procfs.read_text(f"{DMI}/{name}")
 
 
 def parse_cpuinfo(data: bytes) -> list[dict[str, str]]:
@@ -90,10 +81,10 @@ def int_or_none(text: str | None) -> int | None:
 
 def host_uuid() -> str | None:
     """The DMI product uuid, else /etc/machine-id written as a uuid (osquery_info.uuid uses it too)."""
-    uuid = sys_text(f"{DMI}/product_uuid")
+    uuid = procfs.read_text(f"{DMI}/product_uuid")
     if uuid:
         return uuid
-    machine_id = sys_text("/etc/machine-id")
+    machine_id = procfs.read_text("/etc/machine-id")
     if machine_id and len(machine_id) == 32:
         m = machine_id.lower()
         return f"{m[:8]}-{m[8:12]}-{m[12:16]}-{m[16:20]}-{m[20:]}"

@@ -7,6 +7,7 @@ osquery gets these through libblkid and libcryptsetup; streamq reads
 
 from __future__ import annotations
 
+from ..host import procfs
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ._common import lazy_module
 
@@ -42,7 +43,7 @@ def gen_block_devices(ctx):
 
 
 def _block_row(dev, parent, want_fs: bool, links) -> dict:
-    d, attr = dev.sysdir, sysblock.attr
+    d, attr = dev.sysdir, procfs.read_text
     props = sysblock.udev_props(dev)
     size = sysblock.int_attr(f"{d}/size")
     block_size = sysblock.int_attr(f"{d}/queue/logical_block_size")

@@ -91,13 +91,13 @@ def gen_cpu_info(ctx):
     for cpu in sysinfo.parse_cpuinfo(procfs.read_or_none("/proc/cpuinfo") or b""):
         if "processor" in cpu:
             packages.setdefault(cpu.get("physical id", "0"), []).append(cpu)
-    online = sysinfo.cpu_list(sysinfo.sys_text(f"{sysinfo.CPU_SYS}/online") or "")
+    online = sysinfo.cpu_list(procfs.read_text(f"{sysinfo.CPU_SYS}/online") or "")
     width = str(8 * struct.calcsize("P"))
     for package, cpus in packages.items():
         first = cpus[0]
         numbers = [sysinfo.int_or_none(c.get("processor")) for c in cpus]
         max_khz = [
-            sysinfo.int_or_none(sysinfo.sys_text(f"{sysinfo.CPU_SYS}/cpu{n}/cpufreq/cpuinfo_max_freq")) for n in numbers
+            sysinfo.int_or_none(procfs.read_text(f"{sysinfo.CPU_SYS}/cpu{n}/cpufreq/cpuinfo_max_freq")) for n in numbers
         ]
         mhz = first.get("cpu MHz")
         yield {

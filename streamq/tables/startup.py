@@ -1,11 +1,12 @@
-"""startup_items: what starts at boot or at login, read from the files that say so.
+"""What starts at boot or at login: startup_items and systemd_units, read from the files that say so.
 
-systemd units linked from a target's .wants/.requires/.upholds directory in
-/etc/systemd/system (or the other config directories), SysV scripts in
-/etc/init.d with their /etc/rcN.d links, /etc/rc.local, XDG autostart entries
-(/etc/xdg/autostart and each user's ~/.config/autostart, plus KDE's
-~/.config/autostart-scripts) and cron @reboot jobs. It needs no running systemd,
-so it answers the same in a container or chroot; see streamq/autostart.py.
+startup_items: systemd units linked from a target's .wants/.requires/.upholds
+directory in /etc/systemd/system (or the other config directories), SysV
+scripts in /etc/init.d with their /etc/rcN.d links, /etc/rc.local, XDG autostart
+entries (/etc/xdg/autostart and each user's ~/.config/autostart, plus KDE's
+~/.config/autostart-scripts) and cron @reboot jobs (:mod:`streamq.host.autostart`).
+systemd_units: every unit file with its enablement (:mod:`streamq.host.unitfiles`).
+Neither needs a running systemd, so they answer the same in a container or chroot.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ..sql.schema import BIGINT, TEXT, Column, table
 from ._common import lazy_module
 
 autostart = lazy_module("streamq.host.autostart")
+unitfiles = lazy_module("streamq.host.unitfiles")
 
 
 @table(
@@ -80,6 +82,4 @@ def gen_startup_items(ctx):
     cost=300,
 )
 def gen_systemd_units(ctx):
-    from ..host import unitfiles
-
     yield from unitfiles.unit_rows()
