@@ -76,3 +76,18 @@ def test_readlink_or_none_gives_sql_text(tmp_path):
     assert procfs.readlink_or_none(str(tmp_path / "odd")) == "caf\\xe9-target"
     assert procfs.readlink_or_none(str(tmp_path / "plain")) == "plain-target"
     assert procfs.readlink_or_none(str(tmp_path / "absent")) is None
+
+
+def test_uptime_agrees_with_the_boottime_clock():
+    import time
+
+    assert abs(procfs.uptime() - time.clock_gettime(time.CLOCK_BOOTTIME)) < 1
+
+
+def test_fd_targets_of_this_process(tmp_path):
+    path = tmp_path / "open-me"
+    path.write_text("x")
+    with open(path) as f:
+        targets = dict(procfs.fd_targets(os.getpid()))
+        assert targets[f.fileno()] == str(path)
+    assert procfs.fd_targets(2**22 + 1) is None  # no such process

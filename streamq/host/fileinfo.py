@@ -11,7 +11,7 @@ import stat
 import sys
 from collections.abc import Iterator
 
-from ..text import decode
+from ..text import decode, fsdecode
 
 _CHUNK = 1 << 20
 
@@ -31,6 +31,38 @@ SUID_ROOTS = (
     ("/opt", None),
     ("/tmp", None),
 )
+
+
+def describe(path: bytes) -> tuple[os.stat_result, bool, str | None] | None:
+    """(stat, is a symlink, the link's target) of ``path``, or None when it does not exist.
+
+    As osquery does, a symlink is described by what it points to; a dangling
+    link (or a loop) falls back to the link itself.
+    """
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISLNK(st.st_mode):
+        return st, False, None
+    target = None
+    try:
+        target = fsdecode(os.readlink(path))
+    except OSError:
+        pass
+    try:
+        st = os.stat(path)
+    except OSError:
+        pass  # dangling (or a loop): describe the link itself
+    return st, True, target
+
+
+def is_regular(path: bytes) -> bool:
+    """Whether ``path`` is a regular file, or a link to one."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def list_dir(path: bytes) -> list[str]:

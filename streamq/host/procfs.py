@@ -79,6 +79,21 @@ def page_size() -> int:
     return os.sysconf("SC_PAGE_SIZE")
 
 
+def uptime(root: str = PROC) -> float:
+    """Seconds since the host booted (the first field of /proc/uptime)."""
+    return float(read(f"{root}/uptime").split()[0])
+
+
+def fd_targets(pid: int, root: str = PROC) -> list[tuple[int, str | None]] | None:
+    """(fd, what it points to) of each open file descriptor of ``pid``, by fd; None when gone or not ours."""
+    fd_dir = f"{root}/{pid}/fd/"
+    try:
+        fds = sorted(int(fd) for fd in os.listdir(fd_dir))
+    except OSError:
+        return None
+    return [(fd, readlink_or_none(f"{fd_dir}{fd}")) for fd in fds]
+
+
 def boot_time(root: str = PROC) -> int:
     for line in read(f"{root}/stat").splitlines():
         if line.startswith(b"btime "):

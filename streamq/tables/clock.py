@@ -5,6 +5,7 @@ from __future__ import annotations
 import time as _time
 from datetime import UTC, datetime
 
+from ..host import procfs
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 
 
@@ -64,8 +65,7 @@ def gen_time(ctx):
     cost=1,
 )
 def gen_uptime(ctx):
-    with open("/proc/uptime", "rb") as f:
-        total = int(float(f.read().split()[0]))
+    total = int(procfs.uptime())
     yield {
         "days": total // 86400,
         "hours": total % 86400 // 3600,

@@ -17,12 +17,10 @@ process's view of the mount namespace, and reports them as it names them.
 from __future__ import annotations
 
 import itertools
-import os
 import stat
 from collections.abc import Iterator
 
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
-from ..text import fsdecode
 from ._common import NAMESPACE_COLUMNS, PID_WITH_NAMESPACE, lazy_module, namespaces
 
 accounts = lazy_module("streamq.host.accounts")
@@ -108,11 +106,8 @@ def gen_hash(ctx):
         root = ns.root.encode()
         for path, directory in _targets(ctx, root):
             fs = globbing.fs_path(path, root)
-            try:
-                if not stat.S_ISREG(os.stat(fs).st_mode):
-                    continue  # osquery hashes regular files only (symlinks followed)
-            except OSError:
-                continue
+            if not fileinfo.is_regular(fs):
+                continue  # osquery hashes regular files only (symlinks followed)
             row = {
                 "path": path,
                 "directory": directory,
@@ -200,22 +195,10 @@ def _parent(path: str, given_dirs: list[str]) -> str:
 
 def _file_row(path: str, directory: str, root: bytes, birth) -> dict | None:
     fs = globbing.fs_path(path, root)
-    try:
-        lst = os.lstat(fs)
-    except OSError:
+    found = fileinfo.describe(fs)
+    if found is None:
         return None
-    is_link = stat.S_ISLNK(lst.st_mode)
-    st = lst
-    target = None
-    if is_link:
-        try:
-            target = decode_path(os.readlink(fs))
-        except OSError:
-            pass
-        try:
-            st = os.stat(fs)
-        except OSError:
-            pass  # dangling (or a loop): describe the link itself
+    st, is_link, target = found
     norm = _normalise(path)
     return {
         "path": path,

@@ -8,15 +8,13 @@ the rows stay as the container sees them.
 
 from __future__ import annotations
 
-import os
-import stat
-
 from ..host import procfs
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ..text import decode, encode_path
 from ._common import NAMESPACE_COLUMNS, PID_WITH_NAMESPACE, lazy_module, namespaces
 
 accounts = lazy_module("streamq.host.accounts")
+langpkgs = lazy_module("streamq.host.langpkgs")
 pkgdb = lazy_module("streamq.host.pkgdb")
 pkgformats = lazy_module("streamq.host.pkgformats")
 
@@ -122,8 +120,6 @@ def gen_apt_sources(ctx):
 
 # --- rpm_packages -------------------------------------------------------------
 
-_RPMDB_DIRS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
-
 
 @table(
     "rpm_packages",
@@ -149,16 +145,7 @@ def gen_rpm_packages(ctx):
     wanted = {c: ctx.eq(c) for c in ("name", "version", "release", "arch", "epoch")}
     wanted = {c: v for c, v in wanted.items() if v is not None}
     for pid, prefix, mnt in namespaces(ctx):
-        seen = set()
-        for d in _RPMDB_DIRS:
-            path = f"{prefix}{d}/rpmdb.sqlite"
-            try:  # one database often has two paths (a symlink); realpath would leave /proc/<pid>/root
-                st = os.stat(path)
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) in seen or not stat.S_ISREG(st.st_mode):
-                continue
-            seen.add((st.st_dev, st.st_ino))
+        for path in pkgdb.rpm_databases(prefix):
             for row in pkgdb.rpm_rows(path, in_memory=pid != 0):
                 if all(row[c] in v for c, v in wanted.items()):
                     row["pid_with_namespace"] = pid
@@ -228,9 +215,9 @@ def gen_python_packages(ctx):
             sites = [(d, _owner(prefix + d)) for d in directories if isinstance(d, str)]
         else:
             homes = accounts.user_homes(uids, root=prefix)
-            sites = pkgdb.python_site_dirs(prefix, with_system=uids is None, homes=homes)
+            sites = langpkgs.python_site_dirs(prefix, with_system=uids is None, homes=homes)
         for site, uid in sites:
-            for row in pkgdb.python_packages_in(prefix + site):
+            for row in langpkgs.python_packages_in(prefix + site):
                 row["directory"] = site
                 row["path"] = row["path"][len(prefix) :]
                 row["uid"] = 0 if uid is None else uid
@@ -281,16 +268,16 @@ _NPM_DEFAULT_MAX_DEPTH = 100
 )
 def gen_npm_packages(ctx):
     max_depths = [d for d in ctx.eq("max_depth") or () if isinstance(d, int)]
-    max_depth = max_depths[0] if max_depths else pkgdb.NPM_DEFAULT_MAX_DEPTH
+    max_depth = max_depths[0] if max_depths else langpkgs.NPM_DEFAULT_MAX_DEPTH
     directories = ctx.eq("directory")
     for pid, prefix, mnt in namespaces(ctx):
         sites = (
             [d for d in directories if isinstance(d, str)]
             if directories is not None
-            else pkgdb.npm_site_dirs(prefix, accounts.user_homes(root=prefix))
+            else langpkgs.npm_site_dirs(prefix, accounts.user_homes(root=prefix))
         )
         for site in sites:
-            for row in pkgdb.npm_packages_in(prefix + site, max_depth):
+            for row in langpkgs.npm_packages_in(prefix + site, max_depth):
                 row["directory"] = site
                 row["path"] = row["path"][len(prefix) :]
                 row["pid_with_namespace"] = pid

@@ -9,7 +9,6 @@ mid-scan, or whose files this user may not read, loses its rows, never the query
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from ..errors import ProcessGone
@@ -205,13 +204,7 @@ _NO_CONTAINER = (None, None, None)
 )
 def gen_process_open_files(ctx):
     for pid in _pids(ctx):
-        fd_dir = f"/proc/{pid}/fd/"
-        try:
-            fds = sorted(int(fd) for fd in os.listdir(fd_dir))
-        except OSError:
-            continue  # gone, or another user's process without root
-        for fd in fds:
-            target = procfs.readlink_or_none(f"{fd_dir}{fd}")
+        for fd, target in procfs.fd_targets(pid) or ():  # None: gone, or another user's process without root
             # Like osquery, leave out sockets, pipes and anon inodes; we keep only real paths
             # (which also drops namespace handles such as "net:[4026531840]").
             if target is not None and target.startswith("/"):
