@@ -91,3 +91,14 @@ def test_fd_targets_of_this_process(tmp_path):
         targets = dict(procfs.fd_targets(os.getpid()))
         assert targets[f.fileno()] == str(path)
     assert procfs.fd_targets(2**22 + 1) is None  # no such process
+
+
+def test_int_readers(tmp_path):
+    assert [procfs.int_or_none(v) for v in (b"42\n", " 7 ", "x", None, b"")] == [42, 7, None, None, None]
+    (tmp_path / "n").write_text("1234\n")
+    (tmp_path / "blank").write_text("\n")
+    assert procfs.read_int(str(tmp_path / "n")) == 1234
+    assert procfs.read_int(str(tmp_path / "blank")) is None and procfs.read_int(str(tmp_path / "absent")) is None
+    assert procfs.read_text(str(tmp_path / "n")) == "1234" and procfs.read_text(str(tmp_path / "blank")) is None
+    with open("/proc/sys/kernel/pid_max") as f:
+        assert procfs.read_int("/proc/sys/kernel/pid_max") == int(f.read())

@@ -66,6 +66,7 @@ def is_regular(path: bytes) -> bool:
 
 
 def list_dir(path: bytes) -> list[str]:
+    """The entry names of a directory as SQL text; [] when missing, not a directory or unreadable."""
     try:
         return [decode(name) for name in os.listdir(path)]
     except OSError:

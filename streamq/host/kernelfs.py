@@ -187,6 +187,7 @@ def sysctl_config(dirs: tuple[str, ...] = SYSCTL_CONF_DIRS, conf: str = SYSCTL_C
 
 
 def config_value(config: dict[str, str], name: str) -> str | None:
+    """The configured value of sysctl ``name``: its own key, else the first glob key (net.ipv4.conf.*.x) matching it."""
     if name in config:
         return config[name]
     for key, value in config.items():
@@ -223,6 +224,7 @@ def walk_sysctl(root: str, relpath: str, dev: int | None = None):
 
 
 def read_sysctl(path: str) -> bytes | None:
+    """A sysctl file's value, or None for those that refuse reads."""
     try:
         return procfs.read(path)
     except OSError:

@@ -51,13 +51,6 @@ RPM_TAGS = frozenset(
 )
 
 
-def int_or_none(value: bytes | str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 def apt_source_files(prefix: str = "", etc: str = "/etc/apt") -> list[str]:
     """The sources files apt reads, as paths without ``prefix``."""
     found = [f"{etc}/sources.list"] if os.path.isfile(f"{prefix}{etc}/sources.list") else []
@@ -203,10 +196,10 @@ def portage_rows(db: str, world_file: str):
                 "package": package,
                 "version": version,
                 "slot": _small_text(f"{pkg_dir}/SLOT"),
-                "build_time": int_or_none(_small_text(f"{pkg_dir}/BUILD_TIME")),
+                "build_time": procfs.int_or_none(_small_text(f"{pkg_dir}/BUILD_TIME")),
                 "repository": _small_text(f"{pkg_dir}/repository"),
-                "eapi": int_or_none(_small_text(f"{pkg_dir}/EAPI")),
-                "size": int_or_none(_small_text(f"{pkg_dir}/SIZE")),
+                "eapi": procfs.int_or_none(_small_text(f"{pkg_dir}/EAPI")),
+                "size": procfs.int_or_none(_small_text(f"{pkg_dir}/SIZE")),
                 "world": None if world is None else int(package in world),
             }
 

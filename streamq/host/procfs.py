@@ -56,6 +56,19 @@ def read_text(path: str | bytes) -> str | None:
     return decode(data.strip()) or None
 
 
+def int_or_none(value: bytes | str | None) -> int | None:
+    """A decimal number read from a file (surrounding whitespace allowed), or None."""
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def read_int(path: str | bytes) -> int | None:
+    """A /proc or /sys file that holds one number, or None."""
+    return int_or_none(read_or_none(path))
+
+
 def readlink_or_none(path: str) -> str | None:
     """A link's target as SQL text, or None. Most targets are ASCII: they skip the re-encoding."""
     try:

@@ -250,5 +250,6 @@ def namespace_inet_sockets(ns_pid: int | str, files, listening: bool) -> list[In
 
 
 def namespace_unix_sockets(ns_pid: int | str, listening: bool) -> list[UnixSocket]:
+    """Unix sockets of the network namespace ``ns_pid`` lives in ('self': ours)."""
     data = procfs.read_or_none(f"/proc/{ns_pid}/net/unix")
     return parse_unix(data, listening=listening) if data else []

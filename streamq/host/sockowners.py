@@ -14,6 +14,7 @@ _DIR_FD_THRESHOLD = 16  # below this many fds, opening the directory costs more 
 
 
 def self_netns() -> str | None:
+    """The inode of this process's network namespace."""
     return procfs.namespace_inode("self", "net")
 
 
@@ -36,11 +37,11 @@ def net_namespaces(pids, *, include_own: bool = True) -> dict[str | None, int | 
 
 def owners(pids) -> dict[int, tuple[int, int]]:
     """socket inode -> (pid, fd); the first (lowest-listed) holder wins for shared sockets."""
-    owners: dict[int, tuple[int, int]] = {}
+    found: dict[int, tuple[int, int]] = {}
     for pid in pids:
         for inode, fd in socket_fds(pid):
-            owners.setdefault(inode, (pid, fd))
-    return owners
+            found.setdefault(inode, (pid, fd))
+    return found
 
 
 class OwnerCache:

@@ -40,15 +40,6 @@ def list_devices(root: str = SYS_BLOCK) -> list[BlockDevice]:
     return out
 
 
-def int_attr(path: str) -> int | None:
-    """A sysfs attribute that holds a number, or None."""
-    value = procfs.read_text(path)
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 def parent_of(dev: BlockDevice, by_sysdir: dict[str, BlockDevice]) -> BlockDevice | None:
     """The disk holding a partition; for a mapped device (dm, md, loop over a device) its first slave."""
     if os.path.exists(f"{dev.sysdir}/partition"):

@@ -1,4 +1,4 @@
-"""Devices and firmware tables in /sys: PCI and USB devices, udev's records of them, ACPI tables.
+"""Devices and firmware in /sys: PCI and USB devices, udev's records of them, the ACPI tables.
 
 osquery gets these through libudev; the kernel's own files say the same
 (/sys/bus/pci, /sys/bus/usb, /sys/firmware), and udev's database
@@ -37,6 +37,7 @@ def udev_record(record: str, udev_dir: str = UDEV_DATA) -> dict[str, str]:
 
 
 def listdir(path: str) -> list[str]:
+    """The sorted names in a sysfs directory; [] when it cannot be listed."""
     try:
         return sorted(os.listdir(path))
     except OSError:
@@ -60,6 +61,7 @@ USB_ATTRS = (
 
 
 def usb_attrs(path: str) -> dict[str, str | None]:
+    """The USB_ATTRS files of one USB device directory, vendor and product IDs in lower case."""
     out = {name: procfs.read_text(f"{path}/{name}") for name in USB_ATTRS}
     for key in ("idVendor", "idProduct"):
         out[key] = out[key].lower() if out[key] else None
@@ -68,15 +70,8 @@ def usb_attrs(path: str) -> dict[str, str | None]:
 
 def usb_minor(a: dict) -> int | None:
     """The minor number of a USB device node (bus and device numbers from usb_attrs)."""
-    bus, dev = int_or_none(a["busnum"]), int_or_none(a["devnum"])
+    bus, dev = procfs.int_or_none(a["busnum"]), procfs.int_or_none(a["devnum"])
     return None if bus is None or dev is None else (bus - 1) * 128 + dev - 1  # the kernel's usb_device minor
-
-
-def int_or_none(text: str | None) -> int | None:
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None
 
 
 def usb_devices(root: str = USB_DEVICES) -> list[dict[str, str | None]]:

@@ -72,13 +72,6 @@ def parse_os_release(data: bytes) -> dict[str, str]:
     return out
 
 
-def int_or_none(text: str | None) -> int | None:
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None
-
-
 def host_uuid() -> str | None:
     """The DMI product uuid, else /etc/machine-id written as a uuid (osquery_info.uuid uses it too)."""
     uuid = procfs.read_text(f"{DMI}/product_uuid")

@@ -7,6 +7,7 @@ osquery gets these through libudev; streamq reads the kernel's own files
 
 from __future__ import annotations
 
+from ..host import procfs
 from ..sql.schema import INTEGER, TEXT, Column, table
 from ._common import lazy_module
 
@@ -103,8 +104,8 @@ def usb_rows(root: str, udev_dir: str | None = None):
         minor = sysdevices.usb_minor(a)
         props = sysdevices.udev_record(f"c189:{minor}", udev_dir or sysdevices.UDEV_DATA) if minor is not None else {}
         yield {
-            "usb_address": sysdevices.int_or_none(a["busnum"]),
-            "usb_port": sysdevices.int_or_none(a["devnum"]),
+            "usb_address": procfs.int_or_none(a["busnum"]),
+            "usb_port": procfs.int_or_none(a["devnum"]),
             "vendor": names.vendors.get(vendor_id) or props.get("ID_VENDOR_FROM_DATABASE") or a["manufacturer"],
             "vendor_id": vendor_id,
             "version": a["bcdDevice"],

@@ -45,10 +45,10 @@ def gen_block_devices(ctx):
 def _block_row(dev, parent, want_fs: bool, links) -> dict:
     d, attr = dev.sysdir, procfs.read_text
     props = sysblock.udev_props(dev)
-    size = sysblock.int_attr(f"{d}/size")
-    block_size = sysblock.int_attr(f"{d}/queue/logical_block_size")
+    size = procfs.read_int(f"{d}/size")
+    block_size = procfs.read_int(f"{d}/queue/logical_block_size")
     if block_size is None and parent is not None:
-        block_size = sysblock.int_attr(f"{parent.sysdir}/queue/logical_block_size")  # partitions share their disk's
+        block_size = procfs.read_int(f"{parent.sysdir}/queue/logical_block_size")  # partitions share their disk's
     row = {
         "name": dev.node,
         "parent": parent.node if parent is not None else None,
@@ -97,7 +97,7 @@ def gen_disk_encryption(ctx):
             "type": kind,
             "encryption_status": "encrypted" if kind is not None else "not encrypted",
         }
-        if ctx.used("uuid") and sysblock.int_attr(f"{dev.sysdir}/size"):
+        if ctx.used("uuid") and procfs.read_int(f"{dev.sysdir}/size"):
             found = sysblock.identity(dev, sysblock.udev_props(dev), links)
             row["uuid"] = found.uuid if found is not None else None
         yield row

@@ -65,7 +65,7 @@ def _deb_rows(data: bytes, admindir: str, pid: int, mnt: str | None):
             "name": decode(f[b"Package"]),
             "version": version,
             "source": decode(f[b"Source"]) if b"Source" in f else None,
-            "size": pkgdb.int_or_none(f.get(b"Installed-Size")),
+            "size": procfs.int_or_none(f.get(b"Installed-Size")),
             "arch": decode(f[b"Architecture"]) if b"Architecture" in f else None,
             "revision": pkgformats.debian_revision(version) if version else None,
             "status": decode(status),

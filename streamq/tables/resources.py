@@ -95,9 +95,9 @@ def gen_cpu_info(ctx):
     width = str(8 * struct.calcsize("P"))
     for package, cpus in packages.items():
         first = cpus[0]
-        numbers = [sysinfo.int_or_none(c.get("processor")) for c in cpus]
+        numbers = [procfs.int_or_none(c.get("processor")) for c in cpus]
         max_khz = [
-            sysinfo.int_or_none(procfs.read_text(f"{sysinfo.CPU_SYS}/cpu{n}/cpufreq/cpuinfo_max_freq")) for n in numbers
+            procfs.int_or_none(procfs.read_text(f"{sysinfo.CPU_SYS}/cpu{n}/cpufreq/cpuinfo_max_freq")) for n in numbers
         ]
         mhz = first.get("cpu MHz")
         yield {
