@@ -233,9 +233,9 @@ def test_missing_library_is_one_note_and_no_rows(module, sql):
 
 
 def test_yara_sig_group_from_config(conn, tmp_path, rule_file, monkeypatch):
-    from streamq.tables import _yarascan
+    from streamq.host import yarascan
 
-    monkeypatch.setitem(_yarascan.SIGNATURE_GROUPS, "base", [str(rule_file)])
+    monkeypatch.setitem(yarascan.SIGNATURE_GROUPS, "base", [str(rule_file)])
     (tmp_path / "hit.txt").write_text("streamq-yara-marker")
     (row,) = conn.query(
         "SELECT matches, sig_group FROM yara_file WHERE path = ? AND sig_group = 'base'", (str(tmp_path / "hit.txt"),)

@@ -25,10 +25,13 @@ from streamq.tables._common import MOUNT_NAMESPACE_ID, PID_WITH_NAMESPACE
 REGISTRY = load_tables()
 NAMESPACED = sorted(name for name, spec in REGISTRY.items() if "pid_with_namespace" in spec.column_names)
 
-# Tables that need a constraint to run at all.
+ANY_FILE = "sigrule = 'rule anything { condition: true }'"
+# Tables that need a constraint to run at all ({sleeper}: a child of this test, see the fixture).
 REQUIRED = {
     "file": "path IN ('/etc/passwd', '/etc/hosts', '/etc')",
     "hash": "path IN ('/etc/passwd', '/etc/hosts')",
+    "yara_file": f"path IN ('/etc/passwd', '/etc/hosts') AND {ANY_FILE}",
+    "yara_process": "pid = {sleeper} AND " + ANY_FILE,
 }
 # Rows that depend on who reads, not only on the files: the host view also lists this
 # interpreter's venv, and takes the default search domain from the host name.
@@ -38,9 +41,10 @@ SAME_FILES = {
 }
 
 
-def _select(name: str, *conditions: str) -> str:
+def _select(name: str, sleeper: int, *conditions: str) -> str:
     columns = ", ".join(f'"{c}"' for c in REGISTRY[name].column_names)
-    where = " AND ".join(c for c in (REQUIRED.get(name), *conditions) if c)
+    required = REQUIRED.get(name, "").replace("{sleeper}", str(sleeper))
+    where = " AND ".join(c for c in (required, *conditions) if c)
     return f"SELECT {columns} FROM {name}" + (f" WHERE {where}" if where else "")
 
 
@@ -62,6 +66,7 @@ def test_the_tables_osquery_gives_the_column_have_it():
     assert set(NAMESPACED) >= {
         *("apt_sources", "authorized_keys", "crontab", "deb_packages", "dns_resolvers", "etc_hosts", "file"),
         *("groups", "hash", "npm_packages", "os_version", "python_packages", "rpm_packages", "suid_bin", "users"),
+        *("user_ssh_keys", "yara_file", "yara_process", "yum_sources"),
     }
 
 
@@ -74,8 +79,8 @@ def test_every_table_declares_the_shared_columns(name):
 
 
 @pytest.mark.parametrize("name", NAMESPACED)
-def test_where_0_finds_exactly_the_host_rows(conn, name):
-    plain_sql, zero_sql = _select(name), _select(name, "pid_with_namespace = 0")
+def test_where_0_finds_exactly_the_host_rows(conn, name, sleeper):
+    plain_sql, zero_sql = _select(name, sleeper), _select(name, sleeper, "pid_with_namespace = 0")
 
     def same():  # another engineer may install a package between the two queries: ask again
         plain = _rows(conn, plain_sql)
@@ -89,9 +94,7 @@ def test_where_0_finds_exactly_the_host_rows(conn, name):
     assert {row[pid_at] for row in plain} <= {0}, f"{name}: a host row does not show 0"
     if "mount_namespace_id" in names:
         assert {row[names.index("mount_namespace_id")] for row in plain} <= {None}
-    count_sql = f"SELECT count(*) AS n FROM {name} WHERE " + " AND ".join(
-        c for c in (REQUIRED.get(name), "pid_with_namespace = 0") if c
-    )
+    count_sql = f"SELECT count(*) AS n FROM ({zero_sql})"
     assert retry(lambda: conn.query(count_sql)[0]["n"] == sum(_rows(conn, plain_sql).values()), timeout=10)
 
 
@@ -107,8 +110,8 @@ def sleeper():
 @pytest.mark.parametrize("name", NAMESPACED)
 def test_a_process_pid_reads_through_its_proc_root(conn, name, sleeper):
     mnt = os.readlink(f"/proc/{sleeper}/ns/mnt")[5:-1]
-    host_sql = _select(name, SAME_FILES.get(name, ""))
-    child_sql = _select(name, SAME_FILES.get(name, ""), f"pid_with_namespace = {sleeper}")
+    host_sql = _select(name, sleeper, SAME_FILES.get(name, ""))
+    child_sql = _select(name, sleeper, SAME_FILES.get(name, ""), f"pid_with_namespace = {sleeper}")
 
     def same():
         host, child = _rows(conn, host_sql), _rows(conn, child_sql)
@@ -124,11 +127,11 @@ def test_a_process_pid_reads_through_its_proc_root(conn, name, sleeper):
 
 
 @pytest.mark.parametrize("name", NAMESPACED)
-def test_a_gone_or_impossible_pid_gives_no_rows(conn, name):
+def test_a_gone_or_impossible_pid_gives_no_rows(conn, name, sleeper):
     with subprocess.Popen(["true"]) as child:
         child.wait()
     for pid in (child.pid, -1):
-        assert conn.query(_select(name, f"pid_with_namespace = {pid}")) == []
+        assert conn.query(_select(name, sleeper, f"pid_with_namespace = {pid}")) == []
 
 
 def test_in_list_mixes_the_host_and_a_process(conn, sleeper):
@@ -182,10 +185,20 @@ def _rpmdb(path) -> None:
     db.close()
 
 
+def _ed25519_private_key() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    return ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
+
+
 def _container_tree(top):
     etc, lib, opt = top / "etc", top / "var/lib", top / "opt"
-    for d in (etc / "apt", lib / "dpkg", lib / "rpm", opt / "site/foo-1.0.dist-info", opt / "npm/node_modules/leftpad"):
+    for d in (etc / "apt", etc / "yum.repos.d", lib / "dpkg", lib / "rpm", opt / "site/foo-1.0.dist-info"):
         d.mkdir(parents=True)
+    (opt / "npm/node_modules/leftpad").mkdir(parents=True)
     home = top / "home/alice"
     (home / ".ssh").mkdir(parents=True)
     (etc / "passwd").write_text(f"root:x:0:0:root:/root:/bin/sh\nalice:x:2001:2001:Alice:{home}:/bin/sh\n")
@@ -196,8 +209,11 @@ def _container_tree(top):
     (etc / "crontab").write_text("@reboot root /bin/start\n")
     (etc / "apt/sources.list").write_text("deb http://deb.example.org/debian stable main\n")
     (etc / "streamq-marker").write_text("only in the container\n")
+    (etc / "yum.repos.d/streamq.repo").write_text("[streamq]\nname=Streamq test\nbaseurl=http://rpm.example.org/\n")
     (home / ".ssh/authorized_keys").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ6 alice@box\n")
     os.chown(home / ".ssh/authorized_keys", 2001, 2001)
+    (home / ".ssh/id_ed25519").write_bytes(_ed25519_private_key())
+    os.chown(home / ".ssh/id_ed25519", 2001, 2001)
     (lib / "dpkg/status").write_text(
         "Package: streamq-deb\nStatus: install ok installed\nVersion: 1.2-3\nArchitecture: all\n\n"
     )
@@ -264,6 +280,26 @@ IN_CONTAINER = {
         "SELECT name, version, path FROM npm_packages WHERE directory = '/opt/npm' AND pid_with_namespace = {pid}",
         [("leftpad", "1.3.0", "/opt/npm/node_modules/leftpad/package.json")],
     ),
+    "user_ssh_keys": (
+        "SELECT uid, encrypted, key_type FROM user_ssh_keys WHERE path LIKE '%/.ssh/id_ed25519' "
+        "AND pid_with_namespace = {pid}",
+        [(2001, 0, "ed25519")],
+    ),
+    "yum_sources": (
+        "SELECT name, source, baseurl FROM yum_sources WHERE pid_with_namespace = {pid}",
+        [("Streamq test", "/etc/yum.repos.d/streamq.repo", "http://rpm.example.org/")],
+    ),
+    "yara_file": (
+        "SELECT path, matches FROM yara_file WHERE path = '/etc/streamq-marker' "
+        "AND sigrule = 'rule container { strings: $a = \"in the container\" condition: $a }' "
+        "AND pid_with_namespace = {pid}",
+        [("/etc/streamq-marker", "container")],
+    ),
+    # A process's memory does not depend on the view: the row only says whose view the query asked for.
+    "yara_process": (
+        "SELECT pid, count FROM yara_process WHERE pid = {pid} AND " + ANY_FILE + " AND pid_with_namespace = {pid}",
+        lambda pid: [(pid, 1)],
+    ),
 }
 
 
@@ -293,10 +329,11 @@ def test_every_namespaced_table_has_a_container_check():
 @pytest.mark.parametrize("name", sorted(IN_CONTAINER))
 def test_a_container_pid_reads_the_containers_files(conn, container, name):
     sql, expected = IN_CONTAINER[name]
-    rows = [tuple(r.values()) for r in conn.query(sql.format(pid=container))]
+    expected = expected(container) if callable(expected) else expected
+    rows = [tuple(r.values()) for r in conn.query(sql.replace("{pid}", str(container)))]
     assert sorted(rows) == sorted(expected)
     # Its rows say whose view they are; the host's own view is another.
-    pids = conn.query(_select(name, f"pid_with_namespace = {container}"))
+    pids = conn.query(_select(name, container, f"pid_with_namespace = {container}"))
     assert {r["pid_with_namespace"] for r in pids} == {container}
-    host_rows = [tuple(r.values()) for r in conn.query(sql.format(pid=0))]
+    host_rows = [tuple(r.values()) for r in conn.query(sql.replace("{pid}", "0"))]
     assert sorted(host_rows) != sorted(expected)

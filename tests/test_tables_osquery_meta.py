@@ -120,7 +120,8 @@ def test_extensions_start_with_core(conn):
 def test_prometheus_and_yara_sections_reach_the_tables(tmp_path):
     from streamq.config import loader
     from streamq.daemon.app import configure_tables
-    from streamq.tables import _yarascan, web
+    from streamq.host import yarascan
+    from streamq.tables import web
 
     config = loader.parse(
         '[prometheus_targets]\nurls = ["http://127.0.0.1:9/metrics"]\ntimeout = "3s"\n'
@@ -129,7 +130,7 @@ def test_prometheus_and_yara_sections_reach_the_tables(tmp_path):
     try:
         configure_tables(config)
         assert (web.PROMETHEUS.urls, web.PROMETHEUS.timeout) == (("http://127.0.0.1:9/metrics",), 3.0)
-        assert {"base": [f"{tmp_path}/a.yar"]} == _yarascan.SIGNATURE_GROUPS
+        assert {"base": [f"{tmp_path}/a.yar"]} == yarascan.SIGNATURE_GROUPS
     finally:
         configure_tables(loader.parse(""))
-    assert web.PROMETHEUS.urls == () and _yarascan.SIGNATURE_GROUPS == {}
+    assert web.PROMETHEUS.urls == () and yarascan.SIGNATURE_GROUPS == {}

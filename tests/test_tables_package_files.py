@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from streamq.host import pkgfiles
+from streamq.host import pkgdb, pkgfiles
 from streamq.tables import package_files
 
 
@@ -94,7 +94,7 @@ def test_rpm_package_files_from_an_rpmdb(tmp_path, monkeypatch):
     db.execute("INSERT INTO Packages (blob) VALUES (?)", (blob,))
     db.commit()
     db.close()
-    monkeypatch.setattr(package_files, "RPMDB_DIRS", (str(db_dir),))
+    monkeypatch.setattr(pkgdb, "RPMDB_DIRS", (str(db_dir),))
     rows = list(package_files.gen_rpm_package_files(_Ctx()))
     assert rows == [
         {
@@ -124,30 +124,6 @@ class _Ctx:
 
 
 # --- yum ----------------------------------------------------------------------------------
-
-
-def test_yum_sources_from_conf_and_repo_files(tmp_path):
-    etc = tmp_path / "etc"
-    (etc / "repos").mkdir(parents=True)
-    (etc / "yum.conf").write_text(
-        "[main]\ngpgcheck=1\nreposdir=/etc/repos\n\n[inline]\nname=Inline repo\nbaseurl=http://mirror.test/inline\n"
-    )
-    (etc / "repos" / "base.repo").write_text(
-        "[baseos]\nname=BaseOS $releasever\nmetalink=https://mirrors.test/metalink?repo=baseos\n"
-        "enabled=1\ngpgcheck=1\ngpgkey=file:///etc/pki/rpm-gpg/KEY\n\n[debug]\nname=Debug\nmirrorlist=http://m.test/list\nenabled=0\n"
-    )
-    (etc / "repos" / "notes.txt").write_text("[ignored]\nname=x\n")
-    rows = package_files.yum_source_rows(str(tmp_path))
-    assert [(r["name"], r["source"]) for r in rows] == [
-        ("Inline repo", "/etc/yum.conf"),
-        ("BaseOS $releasever", "/etc/repos/base.repo"),
-        ("Debug", "/etc/repos/base.repo"),
-    ]
-    assert (
-        rows[1]["metalink"] == "https://mirrors.test/metalink?repo=baseos"
-        and rows[1]["gpgkey"] == "file:///etc/pki/rpm-gpg/KEY"
-    )
-    assert (rows[2]["enabled"], rows[2]["mirrorlist"], rows[2]["baseurl"]) == ("0", "http://m.test/list", None)
 
 
 # --- portage ------------------------------------------------------------------------------

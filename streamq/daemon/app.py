@@ -56,12 +56,13 @@ def load_config(path: str | None) -> Config:
 def configure_tables(config: Config) -> None:
     """Hand the tables that read config their sections: the Docker engine's socket,
     prometheus_metrics' targets, yara's signature groups."""
-    from ..tables import _yarascan, web
+    from ..host import yarascan
+    from ..tables import web
 
     dockerapi.configure(socket=config.docker.socket, timeout=config.docker.timeout)
     web.configure_prometheus(config.prometheus_targets.urls, config.prometheus_targets.timeout)
-    _yarascan.SIGNATURE_GROUPS.clear()
-    _yarascan.SIGNATURE_GROUPS.update(config.yara.signatures)
+    yarascan.SIGNATURE_GROUPS.clear()
+    yarascan.SIGNATURE_GROUPS.update(config.yara.signatures)
 
 
 def checked(config: Config) -> Report:

@@ -98,8 +98,8 @@ def chrome_extensions_of_profile(profile: str) -> list[dict]:
                 settings.setdefault(os.path.normpath(path), (ext_id, obj))
     paths: dict[str, str | None] = {}  # extension path -> id from the folder name
     ext_root = f"{profile}/Extensions"
-    for ext_id in _listdir(ext_root):
-        for version in _listdir(f"{ext_root}/{ext_id}"):
+    for ext_id in subdirectories(ext_root):
+        for version in subdirectories(f"{ext_root}/{ext_id}"):
             paths[os.path.normpath(f"{ext_root}/{ext_id}/{version}")] = ext_id
     for path in settings:
         paths.setdefault(path, None)
@@ -125,7 +125,8 @@ def chrome_extensions_of_profile(profile: str) -> list[dict]:
     return rows
 
 
-def _listdir(path: str) -> list[str]:
+def subdirectories(path: str) -> list[str]:
+    """The sorted names of the directories in ``path``; [] when it cannot be listed."""
     try:
         return sorted(fsdecode(n) for n in os.listdir(path) if os.path.isdir(f"{path}/{n}"))
     except OSError:
@@ -276,7 +277,7 @@ def firefox_profiles(home: str) -> list[str]:
     profiles = []
     for rel in FIREFOX_ROOTS:
         root = f"{home.rstrip('/')}/{rel}"
-        profiles += [f"{root}/{d}" for d in _listdir(root) if os.path.isfile(f"{root}/{d}/extensions.json")]
+        profiles += [f"{root}/{d}" for d in subdirectories(root) if os.path.isfile(f"{root}/{d}/extensions.json")]
     return profiles
 
 

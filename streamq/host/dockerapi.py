@@ -17,12 +17,10 @@ default ``/var/run/docker.sock``.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
 from typing import Any
 
 from ..errors import StreamqError
@@ -34,12 +32,18 @@ DEFAULT_TIMEOUT = 5.0
 # several docker_* tables, or a schedule, does not wait out one timeout per table.
 QUIET_AFTER_FAILURE = 10.0
 
-log = logging.getLogger("streamq.docker")
-
 _settings: dict[str, Any] = {"socket": None, "timeout": DEFAULT_TIMEOUT}
 _clients: dict[tuple[str, float], Any] = {}
 _lock = threading.Lock()
 _noted: set[str] = set()
+
+
+def _log():
+    # logging costs ~5 ms to import: paid by the first warning, not by every cold start
+    # (the docker tables apply engine_rows, so this module is imported with them).
+    import logging
+
+    return logging.getLogger("streamq.docker")
 
 
 class DockerUnavailable(StreamqError):
@@ -75,7 +79,7 @@ def note(err: DockerUnavailable) -> None:
     message = f"docker: {err}; docker_* tables return no rows"
     if message not in _noted:
         _noted.add(message)
-        log.warning("%s", message)
+        _log().warning("%s", message)
 
 
 def engine_rows(body: Callable[[Engine, Any], Iterable[dict]]) -> Callable[[Any], Iterator[dict]]:
@@ -124,7 +128,7 @@ class Engine:
         except docker.errors.NotFound:
             return None  # removed between listing and reading it
         except docker.errors.APIError as err:
-            log.debug("docker: %s", err)
+            _log().debug("docker: %s", err)
             return None  # the engine refused this one object: skip it, keep the query
         except (requests.exceptions.RequestException, docker.errors.DockerException, OSError) as err:
             failure = DockerUnavailable(f"the engine at {self.path} did not answer ({_reason(err)})")
@@ -182,6 +186,8 @@ def parse_time(text: str | None) -> tuple[int, int] | None:
                 break
     zone = "+00:00" if zone in ("Z", "") else zone
     try:
+        from datetime import datetime
+
         when = datetime.fromisoformat(head + zone)
     except ValueError:
         return None

@@ -7,11 +7,13 @@ rpmdb, yum/dnf repository files, and portage's keyword/mask/USE settings.
 from __future__ import annotations
 
 import configparser
+import glob
 import os
 import sqlite3
 from collections.abc import Iterator
 
 from ..text import decode, fsdecode
+from . import procfs
 from .pkgformats import parse_rpm_header
 
 DPKG_ADMINDIR = "/var/lib/dpkg"
@@ -226,3 +228,19 @@ def portage_use_rows(db: str = PORTAGE_DB) -> Iterator[dict]:
             package, version = portage_atom(fsdecode(f"{category}/{entry}"))
             for flag in flags:
                 yield {"package": package, "version": version, "use": flag}
+
+
+def yum_source_rows(root: str = "") -> list[dict]:
+    """Repositories of yum.conf and of every .repo file in its reposdir (default /etc/yum.repos.d)."""
+    rows = []
+    conf = procfs.read_or_none(root + YUM_CONF)
+    repos, main = parse_repo_file(conf.decode("utf-8", "replace")) if conf else ([], {})
+    rows.extend({**repo, "source": YUM_CONF} for repo in repos)
+    repos_dir = main.get("reposdir", YUM_REPOS_DIR).split(",")[0].split()[0]
+    for path in sorted(glob.glob(glob.escape(root + repos_dir) + "/*.repo")):
+        data = procfs.read_or_none(path)
+        if data is None:
+            continue
+        repos, _ = parse_repo_file(data.decode("utf-8", "replace"))
+        rows.extend({**repo, "source": path[len(root) :]} for repo in repos)
+    return rows

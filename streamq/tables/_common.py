@@ -1,4 +1,5 @@
-"""What several table families share: lazy host modules and osquery's ``pid_with_namespace``.
+"""What several table families share: lazy host modules, the paths a query names, and
+osquery's ``pid_with_namespace``.
 
 Every table module is imported to build the registry, even for
 `streamq query "select * from time"`; their parsers (iptables, rpm, SMBIOS...)
@@ -15,6 +16,7 @@ gives no rows. A table declares the column(s) below and loops over
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from ..host import procfs
@@ -33,6 +35,23 @@ class LazyModule:
 
 def lazy_module(name: str) -> Any:
     return LazyModule(name)
+
+
+globbing = lazy_module("streamq.host.globbing")
+
+
+def requested_paths(ctx, column: str = "path") -> Iterator[str]:
+    """Each `column = value` and each match of `column LIKE pattern`, once."""
+    seen: set[str] = set()
+    for path in [p for p in ctx.eq(column) or () if isinstance(p, str)]:
+        if path and path not in seen:
+            seen.add(path)
+            yield path
+    for pattern in ctx.like(column):
+        for path in globbing.expand(pattern):
+            if path not in seen:
+                seen.add(path)
+                yield path
 
 
 PID_WITH_NAMESPACE = Column(

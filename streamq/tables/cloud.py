@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 
 from ..sql.schema import TEXT, Column, table
-from ._optional import note_once
+from ._common import lazy_module
+
+optional = lazy_module("streamq.host.optional")
 
 METADATA_HOST = "http://169.254.169.254"
 AZURE_API = "/metadata/instance?api-version=2021-02-01"
@@ -46,7 +48,7 @@ def _get_json(url: str, headers: dict[str, str]):
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
             return json.loads(response.read(1 << 20))
     except (OSError, ValueError) as err:
-        note_once(f"instance metadata at {url}: {err}")
+        optional.note_once(f"instance metadata at {url}: {err}")
         return None
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import re
 
 from ..sql.schema import TEXT, Column, table
-from ._optional import note_once, optional_module
+from ._common import lazy_module
+
+optional = lazy_module("streamq.host.optional")
 
 
 def _handle(paths: list[str]):
-    augeas = optional_module("augeas", "python-augeas (it builds against Debian's libaugeas-dev)")
+    augeas = optional.optional_module("augeas", "python-augeas (it builds against Debian's libaugeas-dev)")
     if augeas is None:
         return None
     try:
@@ -26,7 +28,7 @@ def _handle(paths: list[str]):
         aug.load()
         return aug
     except (OSError, ValueError, RuntimeError) as err:
-        note_once(f"augeas: cannot start: {err}")
+        optional.note_once(f"augeas: cannot start: {err}")
         return None
 
 
@@ -57,7 +59,7 @@ def augeas_rows(aug, pattern: str):
     try:
         nodes = aug.match(pattern)
     except (ValueError, RuntimeError) as err:  # a bad path expression
-        note_once(f"augeas: {pattern}: {err}")
+        optional.note_once(f"augeas: {pattern}: {err}")
         return
     files: dict[str, bool] = {}
     for node in nodes:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 
 from ..sql.schema import INTEGER, TEXT, Column, table
-from ._common import lazy_module
-from ._optional import note_once, optional_module
-from ._paths import requested_paths
+from ._common import PID_WITH_NAMESPACE, lazy_module, namespaces, requested_paths
 
 globbing = lazy_module("streamq.host.globbing")
+optional = lazy_module("streamq.host.optional")
 xattrs = lazy_module("streamq.host.xattrs")
-yarascan = lazy_module("streamq.tables._yarascan")
+fileinfo = lazy_module("streamq.host.fileinfo")
+yarascan = lazy_module("streamq.host.yarascan")
 
 
 def _parent(path: str) -> str:
@@ -76,7 +76,7 @@ def gen_extended_attributes(ctx):
 
 
 def _magic_instances(db_files: str | None):
-    magic = optional_module("magic", "python-magic and Debian's libmagic1")
+    magic = optional.optional_module("magic", "python-magic and Debian's libmagic1")
     if magic is None:
         return None
     try:
@@ -86,7 +86,7 @@ def _magic_instances(db_files: str | None):
             magic.Magic(magic_file=db_files, mime_encoding=True),
         )
     except magic.MagicException as err:
-        note_once(f"magic: cannot load magic database {db_files or '(default)'}: {err}")
+        optional.note_once(f"magic: cannot load magic database {db_files or '(default)'}: {err}")
         return None
 
 
@@ -157,13 +157,7 @@ _YARA_COLUMNS = [
         hidden=True,
         additional=True,
     ),
-    Column(
-        "pid_with_namespace",
-        INTEGER,
-        "Scan the file as this process sees it (its mount namespace).",
-        hidden=True,
-        additional=True,
-    ),
+    PID_WITH_NAMESPACE,
 ]
 
 
@@ -178,7 +172,18 @@ _YARA_COLUMNS = [
     cost=10000,
 )
 def gen_yara_file(ctx):
-    yield from yarascan.scan_files(ctx, requested_paths(ctx))
+    sets = _rule_sets(ctx)
+    paths = list(requested_paths(ctx)) if sets else []
+    for ns in namespaces(ctx):
+        root = ns.root.encode()
+        for path in paths:
+            fs = globbing.fs_path(path, root)
+            if not fileinfo.is_regular(fs):
+                continue  # devices, FIFOs and /proc files can block or never end
+            for source, rules in sets:
+                matches = yarascan.scan_file(rules, fs)
+                if matches is not None:
+                    yield _yara_row({"path": path}, source, matches, ns.pid)
 
 
 @table(
@@ -191,5 +196,39 @@ def gen_yara_file(ctx):
     cost=100000,
 )
 def gen_yara_process(ctx):
-    pids = [p for p in ctx.eq("pid") or () if isinstance(p, int) and p > 0]
-    yield from yarascan.scan_processes(ctx, pids)
+    sets = _rule_sets(ctx)
+    pids = [p for p in ctx.eq("pid") or () if isinstance(p, int) and p > 0] if sets else []
+    # A process's memory is the same whatever view of the files: pid_with_namespace only says whose view it is.
+    for ns in namespaces(ctx):
+        for pid in pids:
+            for source, rules in sets:
+                matches = yarascan.scan_process(rules, pid)
+                if matches is not None:
+                    yield _yara_row({"pid": pid}, source, matches, ns.pid)
+
+
+def _rule_sets(ctx) -> list[tuple[dict, object]]:
+    """(the column naming the rules, compiled rules) for each rule source the query gives."""
+    if not yarascan.available():
+        return []
+    sets = []
+    for column in yarascan.RULE_COLUMNS:
+        for value in ctx.eq(column) or ():
+            if isinstance(value, str) and (rules := yarascan.rules(column, value)) is not None:
+                sets.append(({column: value}, rules))
+    if not sets and ctx.eq("sigurl") is None:
+        optional.note_once("yara: give sigfile, sigrule or sig_group in the query's WHERE clause to scan")
+    return sets
+
+
+def _yara_row(key: dict, source: dict, matches, pid_with_namespace: int) -> dict:
+    return {
+        **key,
+        "sig_group": "",
+        "sigfile": "",
+        "sigrule": "",
+        **source,
+        **yarascan.match_columns(matches),
+        "sigurl": None,
+        "pid_with_namespace": pid_with_namespace,
+    }

@@ -11,7 +11,10 @@ import os
 import re
 
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
-from . import browsers
+from ._common import lazy_module
+
+accounts = lazy_module("streamq.host.accounts")
+browsers = lazy_module("streamq.host.browsers")
 
 # (edition, extensions directory relative to the home)
 VSCODE_EDITIONS = (
@@ -86,7 +89,7 @@ def vscode_rows(uid: int, home: str):
     cost=200,
 )
 def gen_vscode_extensions(ctx):
-    for uid, home in browsers.user_homes(ctx.eq("uid")):
+    for uid, home in accounts.user_homes(ctx.eq("uid")):
         yield from vscode_rows(uid, home)
 
 
@@ -149,11 +152,11 @@ def _product(directory: str) -> str | None:
 
 def jetbrains_rows(uid: int, home: str):
     base = os.path.join(home, ".local/share/JetBrains")
-    for directory in browsers._listdir(base):
+    for directory in browsers.subdirectories(base):
         product = _product(directory)
         if product is None:
             continue
-        for plugin in browsers._listdir(os.path.join(base, directory)):
+        for plugin in browsers.subdirectories(os.path.join(base, directory)):
             path = os.path.join(base, directory, plugin)
             info = plugin_descriptor(path) if os.path.isdir(path) else None
             if info is not None:
@@ -182,7 +185,7 @@ def jetbrains_rows(uid: int, home: str):
     cost=200,
 )
 def gen_jetbrains_plugins(ctx):
-    for uid, home in browsers.user_homes(ctx.eq("uid")):
+    for uid, home in accounts.user_homes(ctx.eq("uid")):
         yield from jetbrains_rows(uid, home)
 
 
@@ -234,4 +237,4 @@ def content_script_rows(homes):
     cost=500,
 )
 def gen_chrome_extension_content_scripts(ctx):
-    yield from content_script_rows(browsers.user_homes(ctx.eq("uid")))
+    yield from content_script_rows(accounts.user_homes(ctx.eq("uid")))

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
-from ._common import lazy_module
+from ._common import PID_WITH_NAMESPACE, lazy_module, namespaces
 
+pkgdb = lazy_module("streamq.host.pkgdb")
 pkgfiles = lazy_module("streamq.host.pkgfiles")
 procfs = lazy_module("streamq.host.procfs")
-
-RPMDB_DIRS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
 
 
 @table(
@@ -57,39 +54,11 @@ def gen_deb_package_files(ctx):
 )
 def gen_rpm_package_files(ctx):
     packages, paths = ctx.eq("package"), ctx.eq("path")
-    for path in rpm_databases():
+    for path in pkgdb.rpm_databases():
         for blob in pkgfiles.rpm_header_blobs(path):
             for row in pkgfiles.rpm_file_rows(blob):
                 if (packages is None or row["package"] in packages) and (paths is None or row["path"] in paths):
                     yield row
-
-
-def rpm_databases(prefix: str = "") -> list[str]:
-    seen, found = set(), []
-    for d in RPMDB_DIRS:
-        path = f"{prefix}{d}/rpmdb.sqlite"
-        if os.path.isfile(path) and os.path.realpath(path) not in seen:
-            seen.add(os.path.realpath(path))
-            found.append(path)
-    return found
-
-
-def yum_source_rows(root: str = "") -> list[dict]:
-    """Repositories of yum.conf and of every .repo file in its reposdir (default /etc/yum.repos.d)."""
-    rows = []
-    conf = procfs.read_or_none(root + pkgfiles.YUM_CONF)
-    repos, main = pkgfiles.parse_repo_file(conf.decode("utf-8", "replace")) if conf else ([], {})
-    rows.extend({**repo, "source": pkgfiles.YUM_CONF} for repo in repos)
-    repos_dir = main.get("reposdir", pkgfiles.YUM_REPOS_DIR).split(",")[0].split()[0]
-    import glob
-
-    for path in sorted(glob.glob(glob.escape(root + repos_dir) + "/*.repo")):
-        data = procfs.read_or_none(path)
-        if data is None:
-            continue
-        repos, _ = pkgfiles.parse_repo_file(data.decode("utf-8", "replace"))
-        rows.extend({**repo, "source": path[len(root) :]} for repo in repos)
-    return rows
 
 
 @table(
@@ -104,23 +73,15 @@ def yum_source_rows(root: str = "") -> list[dict]:
         Column("enabled", TEXT, "enabled option as written (1 or 0)."),
         Column("gpgcheck", TEXT, "gpgcheck option as written."),
         Column("gpgkey", TEXT, "GPG key URL(s)."),
-        Column(
-            "pid_with_namespace",
-            INTEGER,
-            "Read the files this process sees (a container) instead of the host's.",
-            hidden=True,
-            additional=True,
-        ),
+        PID_WITH_NAMESPACE,
     ],
     examples=("SELECT name, baseurl, enabled, gpgcheck FROM yum_sources",),
     cost=20,
 )
 def gen_yum_sources(ctx):
-    pids = ctx.eq("pid_with_namespace")
-    for pid in [0] if pids is None else [p for p in pids if isinstance(p, int) and p >= 0]:
-        root = f"/proc/{pid}/root" if pid else ""
-        for row in yum_source_rows(root):
-            yield {**row, "pid_with_namespace": pid}
+    for ns in namespaces(ctx):
+        for row in pkgfiles.yum_source_rows(ns.root):
+            yield {**row, "pid_with_namespace": ns.pid}
 
 
 @table(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
-from ._common import lazy_module
+from ._common import PID_WITH_NAMESPACE, lazy_module, namespaces
 
 accounts = lazy_module("streamq.host.accounts")
 safefile = lazy_module("streamq.host.safefile")
@@ -45,7 +45,7 @@ def ssh_config_rows(uid: int, path: str, data: bytes | None):
     cost=200,
 )
 def gen_ssh_configs(ctx):
-    for user in accounts.users_for(ctx):
+    for user in accounts.read_users(uids=ctx.eq("uid")):
         path = os.path.join(user.home, ".ssh/config")
         yield from ssh_config_rows(user.uid, path, read_user_file(path, {user.uid, 0}))
     uids = ctx.eq("uid")
@@ -89,19 +89,12 @@ def user_key_rows(uid: int, home: str, *, root: str = "", pid: int = 0):
         Column("key_group_name", TEXT, "Curve of an EC key, in OpenSSL's name (prime256v1, secp384r1)."),
         Column("key_length", INTEGER, "Key size in bits as OpenSSL gives it (253 for Ed25519)."),
         Column("key_security_bits", INTEGER, "Bits of security per NIST SP 800-57, as OpenSSL rounds them."),
-        Column(
-            "pid_with_namespace",
-            INTEGER,
-            "Read the users and files of the file system this process sees (a container) instead of the host's.",
-            hidden=True,
-            additional=True,
-        ),
+        PID_WITH_NAMESPACE,
     ],
     examples=("SELECT uid, path, key_type, key_length FROM user_ssh_keys WHERE encrypted = 0",),
     cost=200,
 )
 def gen_user_ssh_keys(ctx):
-    for pid in accounts.namespace_pids(ctx):
-        root = accounts.root_of(pid)
-        for user in accounts.users_for(ctx, root):
+    for pid, root, _mnt in namespaces(ctx):
+        for user in accounts.read_users(root, ctx.eq("uid")):
             yield from user_key_rows(user.uid, user.home, root=root, pid=pid)

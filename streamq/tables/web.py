@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from ..sql.schema import BIGINT, DOUBLE, INTEGER, TEXT, Column, table
 from ._common import lazy_module
-from ._optional import note_once, optional_module
 
-tlscert = lazy_module("streamq.tables._tlscert")
+optional = lazy_module("streamq.host.optional")
+tlscert = lazy_module("streamq.host.tlscert")
 
 CURL_TIMEOUT = 5.0
 CERT_TIMEOUT = 4  # osquery's default read timeout for curl_certificate, seconds
@@ -58,7 +58,7 @@ def gen_curl(ctx):
             try:
                 status, body = http_get(url, agent, CURL_TIMEOUT)
             except (OSError, ValueError) as err:
-                note_once(f"curl: {url}: {err}")
+                optional.note_once(f"curl: {url}: {err}")
                 continue
             yield {
                 "url": url,
@@ -156,7 +156,7 @@ def gen_curl_certificate(ctx):
             der = peer_certificate(hostname, timeout)
             row = tlscert.certificate_columns(der)
         except (OSError, ValueError) as err:
-            note_once(f"curl_certificate: {hostname}: {err}")
+            optional.note_once(f"curl_certificate: {hostname}: {err}")
             continue
         yield {
             **row,
@@ -196,7 +196,7 @@ def metric_name(name: str, labels: dict[str, str]) -> str:
 
 
 def metric_rows(target: str, text: str, scraped_ms: int) -> list[dict]:
-    parser = optional_module("prometheus_client.parser", "prometheus-client")
+    parser = optional.optional_module("prometheus_client.parser", "prometheus-client")
     if parser is None:
         return []
     rows = []
@@ -234,12 +234,12 @@ def gen_prometheus_metrics(ctx):
         try:
             status, body = http_get(target, USER_AGENT, PROMETHEUS.timeout)
         except (OSError, ValueError) as err:
-            note_once(f"prometheus_metrics: {target}: {err}")
+            optional.note_once(f"prometheus_metrics: {target}: {err}")
             continue
         if status != 200:
-            note_once(f"prometheus_metrics: {target}: HTTP {status}")
+            optional.note_once(f"prometheus_metrics: {target}: HTTP {status}")
             continue
         try:
             yield from metric_rows(target, body.decode("utf-8", "replace"), int(time.time() * 1000))
         except ValueError as err:  # not the text exposition format
-            note_once(f"prometheus_metrics: {target}: {err}")
+            optional.note_once(f"prometheus_metrics: {target}: {err}")
