@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, is_root
-from streamq.host import pkgdb
-from streamq.tables import system
+from streamq.host import langpkgs, sysdevices
 
 
 def _in_private_netns(script: str) -> subprocess.CompletedProcess:
@@ -54,7 +53,7 @@ def test_interface_details_last_change_is_minus_1(conn):
 
 
 def _system_sites() -> list[str]:
-    return [site for site, uid in pkgdb.python_site_dirs("", with_system=True, homes=[]) if uid is None]
+    return [site for site, uid in langpkgs.python_site_dirs("", with_system=True, homes=[]) if uid is None]
 
 
 def test_system_wide_python_packages_have_uid_0_and_join_users(conn):
@@ -81,16 +80,16 @@ def _smbios(structures: list[tuple[int, bytes]]) -> bytes:
 
 def test_smbios_processor_count_reads_the_table(tmp_path):
     (tmp_path / "DMI").write_bytes(_smbios([(0, b"BIOS"), (4, b"CPU 0"), (4, b"CPU 1"), (127, b"")]))
-    assert system.smbios_processors(str(tmp_path)) == 2
+    assert sysdevices.smbios_processors(str(tmp_path)) == 2
     (tmp_path / "DMI").write_bytes(_smbios([(0, b"BIOS")]))
-    assert system.smbios_processors(str(tmp_path)) == 0
-    assert system.smbios_processors(str(tmp_path / "absent")) == 0
+    assert sysdevices.smbios_processors(str(tmp_path)) == 0
+    assert sysdevices.smbios_processors(str(tmp_path / "absent")) == 0
 
 
 def test_cpu_info_has_no_rows_without_smbios(conn):
-    dmi = Path(system.SMBIOS_TABLES, "DMI")
+    dmi = Path(sysdevices.DMI_TABLES, "DMI")
     rows = conn.query("SELECT * FROM cpu_info")
-    if dmi.exists() and os.access(dmi, os.R_OK) and system.smbios_processors():
+    if dmi.exists() and os.access(dmi, os.R_OK) and sysdevices.smbios_processors():
         assert rows, "SMBIOS lists processors: cpu_info has rows"
     else:
         assert rows == []  # osquery: no SMBIOS entry point, no rows (not one row of NULLs)

@@ -17,7 +17,7 @@ import pytest
 from test_host_pkgformats import FAKE_STATUS, independent_apt_entries
 
 from conftest import compat_json
-from streamq.host import accounts, browsers
+from streamq.host import accounts, browsers, langpkgs
 from streamq.sql import schema
 
 MY_TABLES = (
@@ -242,7 +242,7 @@ def test_python_packages_uid_filter_reads_that_users_sites(conn):
     # uid 0 owns the system-wide directories (as in osquery) and root's own ~/.local ones.
     rows = conn.query("SELECT uid, directory FROM python_packages WHERE uid = 0")
     home = os.path.expanduser("~root")
-    system_sites = {site for site, uid in pkgdb.python_site_dirs("", with_system=True, homes=[]) if uid is None}
+    system_sites = {site for site, uid in langpkgs.python_site_dirs("", with_system=True, homes=[]) if uid is None}
     for r in rows:
         assert r["uid"] == 0 and (r["directory"].startswith(home + "/.local/") or r["directory"] in system_sites)
     assert conn.query("SELECT uid FROM python_packages WHERE uid = 4242424") == []

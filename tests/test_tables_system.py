@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from conftest import needs_root
-from streamq.host import kernelfs, sysinfo, unitfiles
+from streamq.host import kernelfs, sysdevices, sysinfo, unitfiles
 from streamq.sql import schema
 from streamq.sql.schema import Constraint, QueryContext
 from streamq.tables import system
@@ -137,7 +137,7 @@ def test_platform_info_needs_dmi(conn):
 
 def test_cpu_info_one_row_per_socket(conn):
     rows = conn.query("SELECT * FROM cpu_info")
-    if not system.smbios_processors():
+    if not sysdevices.smbios_processors():
         pytest.skip("no SMBIOS processor structures here: cpu_info has no rows, as in osquery")
     lscpu = _lscpu()
     sockets = int(lscpu["Socket(s)"]) if lscpu.get("Socket(s)", "").isdigit() else 1

@@ -14,7 +14,7 @@ import stat
 from collections.abc import Iterable, Iterator
 
 from ..text import decode, fsdecode
-from . import accounts, procfs, unitfiles
+from . import accounts, procfs, systemd_bus, unitfiles
 from .safefile import read_regular, read_user_file
 from .userfiles import crontab_files, parse_crontab
 

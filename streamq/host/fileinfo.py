@@ -11,7 +11,7 @@ import stat
 import sys
 from collections.abc import Iterator
 
-from ..text import decode, fsdecode
+from ..text import decode_path
 
 _CHUNK = 1 << 20
 
@@ -47,7 +47,7 @@ def describe(path: bytes) -> tuple[os.stat_result, bool, str | None] | None:
         return st, False, None
     target = None
     try:
-        target = fsdecode(os.readlink(path))
+        target = decode_path(os.readlink(path))
     except OSError:
         pass
     try:
@@ -68,7 +68,7 @@ def is_regular(path: bytes) -> bool:
 def list_dir(path: bytes) -> list[str]:
     """The entry names of a directory as SQL text; [] when missing, not a directory or unreadable."""
     try:
-        return [decode(name) for name in os.listdir(path)]
+        return [decode_path(name) for name in os.listdir(path)]
     except OSError:
         return []  # missing, not a directory, or unreadable: no rows
 
@@ -162,4 +162,4 @@ def suid_files(root: bytes) -> Iterator[tuple[str, os.stat_result]]:
                     except OSError:
                         continue
                     if st.st_mode & (stat.S_ISUID | stat.S_ISGID):
-                        yield decode(entry.path[len(root) :]), st
+                        yield decode_path(entry.path[len(root) :]), st

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterable
 
-from ..text import fsdecode
+from ..text import encode_path, fsdecode
 from . import procfs
 from .pkgformats import parse_core_metadata
 
@@ -55,6 +55,14 @@ def python_site_dirs(
             seen.add(real)
             sites.append((directory[len(prefix) :].rstrip("/") or "/", uid))
     return sites
+
+
+def site_owner(directory: str) -> int | None:
+    """Who owns a site directory named in a query: a user's own site directory, or root's."""
+    try:
+        return os.stat(encode_path(directory)).st_uid
+    except OSError:
+        return None
 
 
 def python_packages_in(site: str) -> list[dict]:

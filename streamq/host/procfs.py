@@ -14,7 +14,7 @@ from functools import cache
 from typing import NamedTuple
 
 from ..errors import ProcessGone
-from ..text import decode
+from ..text import decode, decode_path
 
 PROC = "/proc"
 
@@ -70,12 +70,22 @@ def read_int(path: str | bytes) -> int | None:
 
 
 def readlink_or_none(path: str) -> str | None:
-    """A link's target as SQL text, or None. Most targets are ASCII: they skip the re-encoding."""
+    try:
+        return decode(os.fsencode(os.readlink(path)))
+    except OSError:
+        return None
+
+
+def readlink_path(path: str) -> str | None:
+    """A link's target as path text (:func:`streamq.text.decode_path`), or None.
+
+    The hot path of ``processes``: most targets are ASCII without a backslash and skip the decoding.
+    """
     try:
         target = os.readlink(path)
     except OSError:
         return None
-    return target if target.isascii() else decode(os.fsencode(target))
+    return target if target.isascii() and "\\" not in target else decode_path(target)
 
 
 def pids(root: str = PROC) -> list[int]:
@@ -104,7 +114,7 @@ def fd_targets(pid: int, root: str = PROC) -> list[tuple[int, str | None]] | Non
         fds = sorted(int(fd) for fd in os.listdir(fd_dir))
     except OSError:
         return None
-    return [(fd, readlink_or_none(f"{fd_dir}{fd}")) for fd in fds]
+    return [(fd, readlink_path(f"{fd_dir}{fd}")) for fd in fds]
 
 
 def boot_time(root: str = PROC) -> int:

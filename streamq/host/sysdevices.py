@@ -105,3 +105,13 @@ def parse_iomem(data: bytes) -> list[dict]:
         if sep and dash:
             rows.append({"name": name, "start": f"0x{start}", "end": f"0x{end}"})
     return rows
+
+
+def smbios_processors(tables: str = DMI_TABLES) -> int:
+    """How many SMBIOS processor structures (type 4) the firmware's table holds; 0 if unreadable."""
+    data = procfs.read_or_none(f"{tables}/DMI")
+    if not data:
+        return 0
+    entry = procfs.read_or_none(f"{tables}/smbios_entry_point")
+    length = hwdata.smbios_table_length(entry) if entry else None
+    return sum(1 for s in hwdata.parse_smbios(data[:length] if length else data) if s.type == 4)

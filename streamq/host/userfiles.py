@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Iterator
 
-from ..text import decode, encode_path, fsdecode
+from ..text import decode, decode_path, encode_path
 from . import procfs
 
 
@@ -153,7 +153,7 @@ def crontab_files(root: str = "") -> list[str]:
             names = sorted(os.listdir(root + directory))
         except OSError:
             continue
-        paths += [f"{directory}/{fsdecode(n)}" for n in names if os.path.isfile(os.path.join(root + directory, n))]
+        paths += [f"{directory}/{decode_path(n)}" for n in names if os.path.isfile(os.path.join(root + directory, n))]
     return paths
 
 
@@ -227,7 +227,7 @@ def _sudoers_dir(directory: str, depth: int, seen: frozenset[str]) -> Iterator[t
     except OSError:
         return
     for raw in names:
-        name = fsdecode(raw)
+        name = decode_path(raw)
         # sudoers(5): files whose names end in ~ or contain a dot are skipped (editor backups, .dpkg-old).
         if "." in name or name.endswith("~"):
             continue

@@ -49,5 +49,5 @@ def gen_certificates(ctx):
     if wanted is not None:
         pairs = [(p, encode_path(p)) for p in wanted if isinstance(p, str)]
     else:
-        pairs = [(fsdecode(p), p) for p in certstore.store_paths()]
+        pairs = [(decode_path(p), p) for p in certstore.store_paths()]
     yield from certstore.certificate_rows(pairs)

@@ -212,10 +212,11 @@ def gen_python_packages(ctx):
     directories = ctx.eq("directory")
     for pid, prefix, _mnt in namespaces(ctx):
         if directories is not None:
-            sites = [(d, _owner(prefix + d)) for d in directories if isinstance(d, str)]
+            sites = [(d, langpkgs.site_owner(prefix + d)) for d in directories if isinstance(d, str)]
         else:
             homes = accounts.user_homes(uids, root=prefix)
-            sites = langpkgs.python_site_dirs(prefix, with_system=uids is None, homes=homes)
+            # System-wide packages belong to uid 0, as in osquery: `uid = 0` finds them too.
+            sites = langpkgs.python_site_dirs(prefix, with_system=uids is None or 0 in uids, homes=homes)
         for site, uid in sites:
             for row in langpkgs.python_packages_in(prefix + site):
                 row["directory"] = site
@@ -223,14 +224,6 @@ def gen_python_packages(ctx):
                 row["uid"] = 0 if uid is None else uid
                 row["pid_with_namespace"] = pid
                 yield row
-
-
-def _owner(directory: str) -> int | None:
-    """Who owns a directory named in the query: a user's own site directory, or root's."""
-    try:
-        return os.stat(encode_path(directory)).st_uid
-    except OSError:
-        return None
 
 
 # --- npm_packages -------------------------------------------------------------

@@ -115,7 +115,7 @@ def _row_reader(used: Callable[[str], bool]) -> Callable[[int], tuple]:
     boot = procfs.boot_time() if used("start_time") else 0
     hz = procfs.clock_ticks()
     page = procfs.page_size()
-    read_small, read_once, link = procfs.read_small, procfs.read_once, procfs.readlink_or_none
+    read_small, read_once, link = procfs.read_small, procfs.read_once, procfs.readlink_path
 
     def read_row(pid: int) -> tuple:
         base = f"/proc/{pid}/"

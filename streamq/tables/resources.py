@@ -11,6 +11,7 @@ from ..host import procfs
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ._common import lazy_module
 
+sysdevices = lazy_module("streamq.host.sysdevices")
 sysinfo = lazy_module("streamq.host.sysinfo")
 
 
@@ -69,7 +70,7 @@ def gen_memory_info(ctx):
 
 @table(
     "cpu_info",
-    "One row per CPU package (socket): model, vendor, core counts and clock speeds.",
+    "One row per CPU package (socket): model, vendor, core counts and clock speeds; none without SMBIOS.",
     [
         Column("device_id", TEXT, "Physical package ID of the socket."),
         Column("model", TEXT, "CPU model name."),
@@ -87,6 +88,10 @@ def gen_memory_info(ctx):
     cost=2,
 )
 def gen_cpu_info(ctx):
+    # osquery reads this table from SMBIOS processor structures and gives no rows without
+    # them (a VM without SMBIOS, or not root): the same here, so no row of guesses.
+    if not sysdevices.smbios_processors():
+        return
     packages: dict[str, list[dict[str, str]]] = {}
     for cpu in sysinfo.parse_cpuinfo(procfs.read_or_none("/proc/cpuinfo") or b""):
         if "processor" in cpu:

@@ -50,7 +50,7 @@ def gen_startup_items(ctx):
 
 @table(
     "systemd_units",
-    "systemd units from the unit files on disk; live states need a running systemd (see active_state).",
+    "systemd units: live states from systemd over D-Bus when it runs as PID 1, else from the unit files.",
     [
         Column("id", TEXT, "Unit name, e.g. ssh.service."),
         Column("description", TEXT, "Description= of the unit."),
@@ -58,9 +58,14 @@ def gen_startup_items(ctx):
         Column(
             "active_state",
             TEXT,
-            "inactive when systemd is not running (nothing is active); NULL when systemd runs but was not asked.",
+            "systemd's ActiveState over D-Bus; inactive when systemd is not running (or has not loaded the unit);"
+            " NULL when systemd runs but its bus did not answer.",
         ),
-        Column("sub_state", TEXT, "dead when systemd is not running; NULL when systemd runs but was not asked."),
+        Column(
+            "sub_state",
+            TEXT,
+            "systemd's SubState over D-Bus; dead when it is not running; NULL when its bus did not answer.",
+        ),
         Column(
             "unit_file_state",
             TEXT,

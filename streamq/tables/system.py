@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 
-from ..host import hwdata, procfs
+from ..host import procfs
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
 from ._common import NAMESPACE_COLUMNS, lazy_module, namespaces
 
