@@ -1,4 +1,8 @@
-"""The `streamq` command. The only module that prints to the user or picks exit codes."""
+"""The `streamq` command: parse, dispatch, and turn every error into one line and an exit code.
+
+cli/ is the only package that prints to the user or picks exit codes; the daemon's
+and the fleet's subcommands live in daemon_commands.py and fleet_commands.py.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,21 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, StreamqError
 from ..text import visible
+from .messages import error as _error
 from .parser import build_parser
-
-if TYPE_CHECKING:
-    from ..config.sections import FleetOptions
 
 
 def _config(args: argparse.Namespace):
+    """The -c config, or None without one (and no loader import: a one-off query starts fast)."""
+    path = getattr(args, "config", None)
+    if path is None:
+        return None
     from ..config.loader import load
 
-    return load(getattr(args, "config", None))
+    return load(path)
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -40,7 +45,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         raise ConfigError("--count and --timeout go with --follow")
     from ..sql.connection import connect
 
-    if config.sources:
+    if config is not None and config.sources:
         from ..sources.manager import declare_stream_tables
 
         declare_stream_tables(config.sources)  # so configured jsonl/mqtt tables exist (empty) for a one-off query
@@ -138,6 +143,10 @@ def _follow(args: argparse.Namespace, config) -> int:
     from .notes import watch_fallbacks
     from .output import StreamPrinter
 
+    if config is None:
+        from ..config.sections import Config
+
+        config = Config()
     printer = StreamPrinter(sys.stdout, args.mode)
     if os.geteuid() != 0:
         from ..sources.manager import declare_stream_tables
@@ -225,143 +234,21 @@ def cmd_shell(args: argparse.Namespace) -> int:
     return run_shell(mode=args.mode)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    import asyncio
-    import logging
+def _elsewhere(target: str):
+    """A subcommand defined in another cli module, imported only when it runs (cold start)."""
 
-    from ..daemon.app import Daemon, default_config_text, load_config
+    def run(args: argparse.Namespace) -> int:
+        import importlib
 
-    if args.print_config:
-        sys.stdout.write(default_config_text())
-        return 0
-    config = load_config(args.config)
-    if args.web:
-        config = config.replace(web=_web_options(config, args.web))
-    if args.check:
-        return _check(config)
-    logging.basicConfig(level=logging.INFO, format="streamq: %(message)s", stream=sys.stderr)
+        module, _, name = target.partition(":")
+        return getattr(importlib.import_module(module, __package__), name)(args)
 
-    async def main() -> int:
-        return await Daemon(config).run()
-
-    return asyncio.run(main())
+    return run
 
 
-def _check(config) -> int:
-    """`run --check`: the checks `run` makes at start (streamq.daemon.check), without starting."""
-    from ..daemon.check import check
-
-    report = check(config)
-    for warning in report.warnings:
-        print(f"streamq: warning: {visible(warning)}", file=sys.stderr)
-    for name, why in report.skipped.items():
-        print(f"streamq: warning: pack query {name} skipped: {visible(why)}", file=sys.stderr)
-    for error in report.errors:
-        _error(error)
-    if report.errors:
-        return 2
-    queries, sinks = len(config.queries) - len(report.skipped), len(config.sinks)
-    print(f"{config.path}: ok ({queries} {'query' if queries == 1 else 'queries'}, {sinks} sink{'s' * (sinks != 1)})")
-    return 0
-
-
-def _web_options(config, listen: str):
-    """``--web HOST:PORT`` over the config's [web] section, checked as the config file would be."""
-    import dataclasses
-
-    from ..config.sections import parse_listen, web_problem
-
-    try:
-        parse_listen(listen)
-    except ValueError as err:
-        raise ConfigError(f"--web: {err}") from None
-    web = dataclasses.replace(config.web, listen=listen)
-    problem = web_problem(web)
-    if problem is not None:
-        raise ConfigError(f"--web: {problem[1]}")
-    return web
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    import asyncio
-    import logging
-
-    from ..client import default_path
-    from ..config.loader import load
-    from ..web.server import serve
-
-    config = load(args.config)
-    web = _web_options(config, args.web or config.web.listen or "127.0.0.1:8765")
-    logging.basicConfig(level=logging.INFO, format="streamq: %(message)s", stream=sys.stderr)
-    return asyncio.run(serve(web, args.connect or default_path(), fleet=config.fleet))
-
-
-def cmd_fleet(args: argparse.Namespace) -> int:
-    """Exit 0: every expected host answered; 1: an error reply, a host missing, or no broker; 2: usage."""
-    import asyncio
-
-    from ..daemon import fleet_client as fleet
-    from . import output
-
-    options = _config(args).fleet if args.config else None
-    url = args.broker or (options.url if options else None)
-    if not url:
-        raise ConfigError("name the broker: --broker mqtt://host:port (or -c a config with a [fleet] url)")
-    if args.fleet_command == "hosts":
-        statuses = asyncio.run(fleet.hosts(url, timeout=args.timeout))
-        output.write_rows(sys.stdout, args.mode, ["host", "status"], sorted(statuses.items()))
-        return 0
-    key = _fleet_key(args, options)
-    result = asyncio.run(
-        fleet.query(url, args.sql, hosts=args.host, timeout=args.timeout, key=key, max_rows=args.max_rows)
-    )
-    columns: list[str] = []
-    for reply in result.replies.values():
-        columns += [c for c in reply.columns if c not in columns]
-    rows = []
-    for host in sorted(result.replies):
-        reply = result.replies[host]
-        if reply.error is not None:
-            print(f"streamq: {host}: error: {reply.error}", file=sys.stderr)
-            continue
-        if reply.truncated:
-            print(f"streamq: {host}: warning: its row cap cut the result at {len(reply.rows)} rows", file=sys.stderr)
-        at = [reply.columns.index(c) if c in reply.columns else None for c in columns]
-        rows += [[host, *(row[i] if i is not None else None for i in at)] for row in reply.rows]
-    if args.mode == "json" or any(r.error is None for r in result.replies.values()):
-        output.write_rows(sys.stdout, args.mode, ["host", *columns], rows)
-    for host in sorted(result.duplicates):
-        print(f"streamq: {host}: warning: answered more than once (one host identifier, two daemons?)", file=sys.stderr)
-    # Named hosts, and hosts online when asked, count in the exit code; a host already offline does not.
-    for host in result.missing:
-        status = result.statuses.get(host)
-        if status == "offline":  # not waited for: it cannot answer
-            print(f"streamq: {host}: no answer (status: offline)", file=sys.stderr)
-        else:
-            note = f" (status: {status})" if status else ""
-            print(f"streamq: {host}: no answer within {args.timeout:g}s{note}", file=sys.stderr)
-    if not args.host:
-        for host in sorted(result.statuses.keys() - result.expected - result.replies.keys()):
-            print(f"streamq: {host}: no answer (status: {result.statuses[host]})", file=sys.stderr)
-    if not result.replies and not result.expected:
-        print("streamq: no host is online to answer", file=sys.stderr)
-        return 1
-    return 0 if result.complete else 1
-
-
-def _fleet_key(args: argparse.Namespace, options: FleetOptions | None) -> bytes | None:
-    if args.key_file:
-        try:
-            with open(args.key_file, encoding="utf-8") as f:
-                key = f.read().strip()
-        except (OSError, UnicodeError) as err:
-            raise ConfigError(f"--key-file: cannot read {args.key_file}: {err}") from None
-        if not key:
-            raise ConfigError(f"--key-file: {args.key_file} is empty")
-        return key.encode()
-    key = args.key or os.environ.get("STREAMQ_FLEET_KEY")
-    return key.encode() if key else (options.key_bytes if options else None)
-
+cmd_run = _elsewhere(".daemon_commands:cmd_run")
+cmd_serve = _elsewhere(".daemon_commands:cmd_serve")
+cmd_fleet = _elsewhere(".fleet_commands:cmd_fleet")
 
 COMMANDS = {
     "run": cmd_run,
@@ -401,11 +288,6 @@ def _plugin_warnings() -> None:
     db = sys.modules.get("streamq.sql.connection")
     for message in getattr(db, "PLUGIN_ERRORS", ()):
         print(f"streamq: warning: {message}", file=sys.stderr)
-
-
-def _error(message: str) -> None:
-    text = " ".join(message.split()) or "failed without a message (a bug: please report it)"
-    print(f"streamq: error: {visible(text)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from ..sql.schema import Table
 
 
 def _flags(col) -> str:
-    flags = [f for f in ("index", "required", "hidden", "additional") if getattr(col, f)]
+    flags = [f for f in ("index", "required", "hidden", "additional", "range") if getattr(col, f)]
     return ", ".join(flags)
 
 
