@@ -22,7 +22,7 @@ import time
 import orjson
 
 from streamq.cli.follow import Follower
-from streamq.config.loader import Config
+from streamq.config.sections import Config, RingOptions
 from streamq.ring import Rings
 from streamq.sources.jsonl import JsonlSource
 from streamq.sources.records import declare_record_table
@@ -63,8 +63,7 @@ async def run_source(path: str, rings: Rings) -> float:
 
 async def run_follow(path: str) -> float:
     opts = dict(options(path), table="bench_events", poll_interval=0.01)
-    config = Config(sources={"jsonl.bench": opts})
-    config.rings["capacity"] = N
+    config = Config(sources={"jsonl.bench": JsonlSource.Options(**opts)}, rings=RingOptions(capacity=N))
     follower = Follower(config)
     seen = [0]
 
