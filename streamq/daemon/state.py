@@ -133,9 +133,10 @@ class StateStore:
 
     def pending(self, sink: str, limit: int = 100) -> list[Batch]:
         return [
-            Batch(id, sink, query, rows, bytes(payload).split(b"\n"))
-            for id, query, rows, payload in self.db.execute(
-                "SELECT id, query, rows, payload FROM outbox WHERE sink = ? ORDER BY id LIMIT ?", (sink, limit)
+            Batch(id, sink, query, rows, bytes(payload).split(b"\n"), created=created)
+            for id, query, rows, payload, created in self.db.execute(
+                "SELECT id, query, rows, payload, created FROM outbox WHERE sink = ? ORDER BY id LIMIT ?",
+                (sink, limit),
             )
         ]
 

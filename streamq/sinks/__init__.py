@@ -15,6 +15,10 @@ SINKS: dict[str, str] = {
     "file": "streamq.sinks.file:FileSink",
     "stdout": "streamq.sinks.stdout:StdoutSink",
     "mqtt": "streamq.sinks.mqtt:MqttSink",
+    "nats": "streamq.sinks.nats:NatsSink",
+    "postgres": "streamq.sinks.postgres:PostgresSink",
+    "webhook": "streamq.sinks.webhook:WebhookSink",
+    "syslog": "streamq.sinks.syslog:SyslogSink",
 }
 
 

@@ -1,12 +1,13 @@
-"""What every sink shares: its counters and the interface the delivery loop calls."""
+"""What every sink shares: its counters, the interface the delivery loop calls, and result ids."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..config.options import SinkOptions, coerce
+from ..config.options import OptionError, SinkOptions, coerce
 
 
 @dataclass
@@ -18,7 +19,55 @@ class SinkStats:
     spooled: int = 0  # rows that had to wait in the outbox because the sink was failing
     failed: int = 0  # delivery attempts that failed (each is retried; a retry is not a drop)
     dropped: int = 0  # rows discarded by the backlog policy
+    rejected: int = 0  # rows the receiver refused for good (an HTTP 4xx): counted, logged, not retried
+    oldest_created: float | None = None  # unix time the oldest undelivered row was queued; None: none waits
     last_error: str | None = None
+
+
+class Rejected(Exception):
+    """Raised by send() when the receiver refused ``rows`` of the lines for good (not worth a retry).
+
+    The other lines were delivered; Delivery counts both and moves on to the next batch.
+    """
+
+    def __init__(self, rows: int, message: str) -> None:
+        super().__init__(message)
+        self.rows = rows
+
+
+def result_id(item: Mapping[str, Any], index: int) -> str:
+    """The stable id of one result line (streams.md): ``host:query:epoch:counter:row index``.
+
+    A line that carries its own ``"id"`` field is taken at its word. Until the scheduler
+    writes that field on every line, the same value is built here from the line's own
+    fields and its index within its run; then the fallback below is the one line to drop.
+    """
+    found = item.get("id")
+    if found is not None:
+        return str(found)
+    return f"{item.get('hostIdentifier')}:{item.get('name')}:{item.get('epoch')}:{item.get('counter')}:{index}"
+
+
+def result_ids(items: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The ids of one send()'s parsed lines: a line's index counts within its run (same host,
+    query, epoch and counter); a run's lines are contiguous in the outbox and never split."""
+    ids: list[str] = []
+    run: tuple | None = None
+    index = 0
+    for item in items:
+        key = (item.get("hostIdentifier"), item.get("name"), item.get("epoch"), item.get("counter"))
+        index = index + 1 if key == run else 0
+        run = key
+        ids.append(result_id(item, index))
+    return ids
+
+
+def require_module(module: str, package: str, sink: str) -> None:
+    """Fail validation with the install command when a sink's client library is missing."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise OptionError("type", f"the {sink} sink needs {package}: pip install 'streamq[{sink}]'") from None
 
 
 class Sink:
@@ -57,6 +106,9 @@ class Sink:
 
     async def flush(self) -> None:
         pass
+
+    def reopen(self) -> None:
+        """Reopen what an outside tool may have moved away (logrotate, on SIGUSR1)."""
 
     async def close(self) -> None:
         pass

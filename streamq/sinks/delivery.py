@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Sink
+from .base import Rejected, Sink
 
 log = logging.getLogger("streamq.sinks")
 
@@ -22,6 +22,7 @@ class Batch:
     rows: int
     lines: list[bytes]
     ids: list[int] = field(default_factory=list)  # outbox ids this batch stands for (several when coalesced)
+    created: float = 0.0  # unix time the (oldest) run was queued
 
     def __post_init__(self) -> None:
         if not self.ids:
@@ -66,6 +67,7 @@ class Delivery:
             batches = await self.sql(self.store.pending, self.sink.name, 200)
             if not batches:
                 stats.queued = 0
+                stats.oldest_created = None
                 self.idle.set()
                 await self.wake.wait()
                 self.wake.clear()
@@ -73,10 +75,17 @@ class Delivery:
                 await self.refresh_backlog()
                 continue
             for batch in self._groups(batches):
+                stats.oldest_created = batch.created or None
                 try:
                     await self.sink.send(batch.query, batch.lines)
                 except asyncio.CancelledError:
                     raise
+                except Rejected as err:  # refused for good: counted and logged, never retried
+                    stats.rejected += err.rows
+                    stats.last_error = str(err)
+                    log.warning("sink %s: %d rows refused, not retried: %s", self.sink.name, err.rows, err)
+                    self._delivered(batch, batch.rows - err.rows)
+                    await self.sql(self.store.delivered, batch.ids)
                 except Exception as err:
                     stats.failed += 1
                     stats.last_error = f"{type(err).__name__}: {err}"
@@ -90,12 +99,16 @@ class Delivery:
                     break
                 else:
                     delay = 0.2
-                    if self._failing:
-                        log.warning("sink %s: delivering again", self.sink.name)
-                    self._failing = False
-                    stats.sent += batch.rows
-                    stats.queued = max(0, stats.queued - batch.rows)
+                    self._delivered(batch, batch.rows)
                     await self.sql(self.store.delivered, batch.ids)
+
+    def _delivered(self, batch: Batch, sent: int) -> None:
+        stats = self.sink.stats
+        if self._failing:
+            log.warning("sink %s: delivering again", self.sink.name)
+        self._failing = False
+        stats.sent += sent
+        stats.queued = max(0, stats.queued - batch.rows)
 
     def _groups(self, batches: list[Batch]) -> list[Batch]:
         """Consecutive batches of one query joined (for a coalescing sink), in order."""
@@ -112,7 +125,9 @@ class Delivery:
                 last.rows += batch.rows
                 last.ids.append(batch.id)
             else:
-                groups.append(Batch(batch.id, batch.sink, batch.query, batch.rows, batch.lines, [batch.id]))
+                groups.append(
+                    Batch(batch.id, batch.sink, batch.query, batch.rows, batch.lines, [batch.id], batch.created)
+                )
         return groups
 
     async def drain(self, timeout: float) -> bool:

@@ -253,12 +253,14 @@ def gen_osquery_schedule(ctx):
     "The daemon's sinks: rows queued, sent, spooled, failed and dropped.",
     [
         Column("name", TEXT, "Sink name from the config."),
-        Column("type", TEXT, "file, mqtt or stdout."),
+        Column("type", TEXT, "Its type: file, stdout, mqtt, nats, postgres, webhook or syslog."),
         Column("queued", BIGINT, "Rows waiting in the outbox now."),
         Column("sent", BIGINT, "Rows delivered."),
         Column("spooled", BIGINT, "Most rows that waited in the outbox while the sink was failing."),
         Column("failed", BIGINT, "Delivery attempts that failed (each one is retried)."),
         Column("dropped", BIGINT, "Rows discarded because the backlog was over its bound."),
+        Column("rejected", BIGINT, "Rows the receiver refused for good (e.g. an HTTP 4xx): logged, not retried."),
+        Column("oldest_age", BIGINT, "Seconds the oldest undelivered row has waited; 0 when none waits."),
         Column("last_error", TEXT, "The most recent delivery error."),
     ],
     examples=("SELECT name, sent, queued, failed FROM streamq_sinks",),
@@ -278,6 +280,8 @@ def gen_streamq_sinks(ctx):
             "spooled": s.spooled,
             "failed": s.failed,
             "dropped": s.dropped,
+            "rejected": s.rejected,
+            "oldest_age": int(time.time() - s.oldest_created) if s.oldest_created else 0,
             "last_error": s.last_error,
         }
 
