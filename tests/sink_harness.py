@@ -104,6 +104,15 @@ on = ["feed_events"]
 """
 
 
+# Eight queries of 5,000 rows each, all in their first (baseline) run: the outbox holds 40,000
+# rows at once, and a diff query's next runs add nothing, so a restart sends only what was left.
+BIG_QUERIES = "".join(
+    f'[queries.big{k}]\nsql = "WITH RECURSIVE c(n) AS (SELECT {k * 5000} UNION ALL SELECT n + 1 FROM c '
+    f'WHERE n < {k * 5000 + 4999}) SELECT n FROM c"\ninterval = "1h"\nsinks = ["out"]\n'
+    for k in range(8)
+)
+
+
 class FeedDaemon:
     """`streamq run` in ``cwd`` whose query `feed` sends one row per record appended to feed.jsonl."""
 

@@ -9,7 +9,7 @@ import apsw
 import orjson
 import pytest
 from nats_server import NatsServer, nats_server_fixture, start_nats  # noqa: F401  (the fixture)
-from sink_harness import FeedDaemon, Outbox, result_lines, unique_name, until
+from sink_harness import BIG_QUERIES, FeedDaemon, Outbox, result_lines, unique_name, until
 
 from conftest import retry, run_cli
 from streamq.sinks.base import result_id
@@ -122,13 +122,6 @@ url = "{url}"
 stream = "{stream}"
 subject = "{subject}.{{host}}.{{query}}"
 """
-# Eight queries of 5,000 rows each, all in their first (baseline) run: the outbox holds 40,000
-# rows at once, and a diff query's next runs add nothing, so a restart sends only what was left.
-BIG_QUERIES = "".join(
-    f'[queries.big{k}]\nsql = "WITH RECURSIVE c(n) AS (SELECT {k * 5000} UNION ALL SELECT n + 1 FROM c '
-    f'WHERE n < {k * 5000 + 4999}) SELECT n FROM c"\ninterval = "1h"\nsinks = ["out"]\n'
-    for k in range(8)
-)
 
 
 def test_kill9_mid_delivery_is_exactly_once(tmp_path, nats_server, request):

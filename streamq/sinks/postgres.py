@@ -1,0 +1,161 @@
+"""PostgreSQL sink: each result line is one row of a table, keyed by the line's stable id.
+
+* Columns: ``id`` (primary key), ``host``, ``name`` (the query), ``action`` (added,
+  removed, snapshot, batch), ``time`` (the run's calendar time, timestamptz),
+  ``epoch``, ``counter``, ``columns`` (JSONB: the row; a snapshot's rows; a batch
+  line's diffResults) and ``decorations`` (JSONB).
+* A send is one statement in one transaction: ``INSERT ... SELECT FROM unnest(...)
+  ON CONFLICT (id) DO NOTHING``. A batch sent again after a failure or a kill -9
+  inserts nothing twice, so the table holds each result exactly once.
+* The table is created when missing (``create_table``); an existing one must have
+  these columns and a unique index on ``id``.
+* psycopg 3, asynchronously; a lost connection fails the send and the next send
+  connects anew, at Delivery's pace. Fleet-wide history in SQL: docs/sinks.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..config.options import BOOL, REQUIRED, STRING, OptionError, SinkOptions, option, positive_duration
+from .base import Sink, require_module, result_ids
+
+log = logging.getLogger("streamq.sinks.postgres")
+
+_TABLE = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
+
+CREATE = """
+CREATE TABLE IF NOT EXISTS {table} (
+    id text PRIMARY KEY,
+    host text NOT NULL,
+    name text NOT NULL,
+    action text NOT NULL,
+    time timestamptz NOT NULL,
+    epoch bigint NOT NULL,
+    counter bigint NOT NULL,
+    columns jsonb NOT NULL,
+    decorations jsonb NOT NULL DEFAULT '{{}}'
+);
+CREATE INDEX IF NOT EXISTS {index}_by_name_time ON {table} (name, time);
+CREATE INDEX IF NOT EXISTS {index}_by_host_time ON {table} (host, time)
+"""
+
+INSERT = """
+INSERT INTO {table} (id, host, name, action, time, epoch, counter, columns, decorations)
+SELECT id, host, name, action, to_timestamp(unix_time), epoch, counter, columns::jsonb, decorations::jsonb
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[],
+            %s::text[], %s::text[])
+     AS line(id, host, name, action, unix_time, epoch, counter, columns, decorations)
+ON CONFLICT (id) DO NOTHING
+"""
+
+
+class PostgresUnavailable(ConnectionError):
+    """The server cannot be reached or the insert failed; the rows stay in the outbox."""
+
+
+@dataclass(frozen=True)
+class PostgresSinkOptions(SinkOptions):
+    dsn: str = option(REQUIRED, STRING, doc="libpq connection string or URI: postgresql://user@host/db")
+    table: str = option("streamq_results", STRING, doc="Table of result rows (schema.table allowed).")
+    create_table: bool = option(True, BOOL, doc="Create the table and its indexes when missing.")
+    connect_timeout: float = option(5.0, positive_duration)
+
+
+def row_of(item: dict[str, Any], msg_id: str) -> tuple:
+    """One result line as the table's row: (id, host, name, action, unix_time, epoch, counter, columns, decorations)."""
+    if "columns" in item:
+        action, columns = item.get("action", ""), item["columns"]
+    elif "snapshot" in item:
+        action, columns = "snapshot", item["snapshot"]
+    else:
+        action, columns = "batch", item.get("diffResults", {})
+    return (
+        msg_id,
+        str(item.get("hostIdentifier", "")),
+        str(item.get("name", "")),
+        action,
+        int(item.get("unixTime", 0)),
+        int(item.get("epoch", 0)),
+        int(item.get("counter", 0)),
+        orjson.dumps(columns).decode(),
+        orjson.dumps(item.get("decorations") or {}).decode(),
+    )
+
+
+class PostgresSink(Sink):
+    type = "postgres"
+    Options = PostgresSinkOptions
+    coalesce = True  # one statement carries several runs under load
+
+    @classmethod
+    def validate(cls, options: PostgresSinkOptions) -> None:
+        require_module("psycopg", "psycopg", "postgres")
+        if not _TABLE.match(options.table):
+            raise OptionError("table", "expected a lower-case table name, optionally schema.table")
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            conninfo_to_dict(options.dsn)
+        except Exception as err:  # psycopg.ProgrammingError: the message names what is wrong
+            raise OptionError("dsn", f"not a libpq connection string: {err}") from None
+
+    async def start(self) -> None:
+        self._conn: Any = None
+        table = self.options.table
+        self._insert = INSERT.format(table=table)
+        self._create = CREATE.format(table=table, index=table.replace(".", "_"))
+
+    async def _connection(self) -> Any:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        import psycopg
+
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                self.options.dsn,
+                connect_timeout=max(1, int(self.options.connect_timeout)),
+                application_name=f"streamq-{self.host}",
+            )
+            if self.options.create_table:
+                async with conn.transaction():
+                    for statement in self._create.split(";"):
+                        await conn.execute(statement)
+        except psycopg.Error as err:
+            raise PostgresUnavailable(_one_line(err)) from err
+        self._conn = conn
+        log.info("postgres sink %s: connected, writing to %s", self.name, self.options.table)
+        return conn
+
+    async def send(self, query: str, lines: list[bytes]) -> None:
+        import psycopg
+
+        items = [orjson.loads(line) for line in lines]
+        rows = [row_of(item, msg_id) for item, msg_id in zip(items, result_ids(items))]
+        conn = await self._connection()
+        try:
+            async with conn.transaction():
+                await conn.execute(self._insert, [list(column) for column in zip(*rows)])
+        except psycopg.Error as err:
+            if conn.closed or isinstance(err, psycopg.OperationalError):
+                await self._drop()
+            raise PostgresUnavailable(_one_line(err)) from err
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def close(self) -> None:
+        await self._drop()
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
