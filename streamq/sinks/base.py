@@ -50,15 +50,22 @@ def result_id(item: Mapping[str, Any], index: int) -> str:
 
 def result_ids(items: Iterable[Mapping[str, Any]]) -> list[str]:
     """The ids of one send()'s parsed lines: a line's index counts within its run (same host,
-    query, epoch and counter); a run's lines are contiguous in the outbox and never split."""
+    query, epoch and counter); a run's lines are contiguous in the outbox and never split.
+    (result_id() for a whole batch, with one string prefix per run: this runs for every row.)"""
     ids: list[str] = []
     run: tuple | None = None
-    index = 0
+    index, prefix = 0, ""
     for item in items:
+        found = item.get("id")
+        if found is not None:
+            ids.append(str(found))
+            continue
         key = (item.get("hostIdentifier"), item.get("name"), item.get("epoch"), item.get("counter"))
-        index = index + 1 if key == run else 0
-        run = key
-        ids.append(result_id(item, index))
+        if key == run:
+            index += 1
+        else:
+            run, index, prefix = key, 0, "{}:{}:{}:{}:".format(*key)
+        ids.append(prefix + str(index))
     return ids
 
 

@@ -120,13 +120,21 @@ class SyslogSink(Sink):
         self._reader: asyncio.StreamReader | None = None
         self._unix_stream = False  # set when the unix socket turns out to take streams, not datagrams
 
-    def message(self, query: str, line: bytes) -> bytes:
-        unix_time = orjson.loads(line).get("unixTime")
-        when = rfc3339(unix_time if isinstance(unix_time, (int, float)) else time.time())
-        return self._prefix.format(time=when, msgid=header_field(query, 32)).encode() + line
+    def messages(self, query: str, lines: list[bytes]) -> list[bytes]:
+        msgid = header_field(query, 32)
+        prefixes: dict[Any, bytes] = {}  # a run's lines share their time: one header for them all
+        out = []
+        for line in lines:
+            unix_time = orjson.loads(line).get("unixTime")
+            prefix = prefixes.get(unix_time)
+            if prefix is None:
+                when = rfc3339(unix_time if isinstance(unix_time, (int, float)) else time.time())
+                prefix = prefixes[unix_time] = self._prefix.format(time=when, msgid=msgid).encode()
+            out.append(prefix + line)
+        return out
 
     async def send(self, query: str, lines: list[bytes]) -> None:
-        messages = [self.message(query, line) for line in lines]
+        messages = self.messages(query, lines)
         try:
             if self.transport == "tcp" or self._unix_stream:
                 await self._send_stream(messages)

@@ -53,9 +53,23 @@ class WebhookSinkOptions(SinkOptions):
     timeout: float = option(10.0, positive_duration, doc="Per request, connect to last byte.")
 
 
+def chunk_keys(lines: list[bytes], size: int) -> list[str]:
+    """``<first line's id>+<count>`` for each request of ``size`` lines. Lines that carry their
+    id need only the first of each request parsed; otherwise ids count rows within runs."""
+    starts = range(0, len(lines), size)
+    firsts = [orjson.loads(lines[i]) for i in starts]
+    if all("id" in item for item in firsts):
+        ids = [str(item["id"]) for item in firsts]
+    else:
+        every = result_ids(orjson.loads(line) for line in lines)
+        ids = [every[i] for i in starts]
+    return [f"{key}+{min(size, len(lines) - start)}" for key, start in zip(ids, starts)]
+
+
 class WebhookSink(Sink):
     type = "webhook"
     Options = WebhookSinkOptions
+    coalesce = True  # runs of one query share requests up to batch_size lines
 
     @classmethod
     def validate(cls, options: WebhookSinkOptions) -> None:
@@ -93,21 +107,21 @@ class WebhookSink(Sink):
         self._progress: tuple[str, int] | None = None  # (first id of a batch, requests of it accepted)
 
     async def send(self, query: str, lines: list[bytes]) -> None:
-        ids = result_ids(orjson.loads(line) for line in lines)
         size = self.options.batch_size
-        done = self._progress[1] if self._progress and self._progress[0] == ids[0] else 0
+        keys = chunk_keys(lines, size)
+        done = self._progress[1] if self._progress and self._progress[0] == keys[0] else 0
         refused, reason = 0, ""
         for number, start in enumerate(range(0, len(lines), size)):
             if number < done:
                 continue  # accepted before the failure that made Delivery retry this batch
             chunk = lines[start : start + size]
-            status, text = await self._post(chunk, f"{ids[start]}+{len(chunk)}")
+            status, text = await self._post(chunk, keys[number])
             if status >= 500 or status in RETRY_STATUSES:
                 raise WebhookUnavailable(f"{self.options.url}: HTTP {status} {text}")
             if not 200 <= status < 300:
                 refused += len(chunk)
                 reason = f"{self.options.url} answered HTTP {status} {text}"
-            self._progress = (ids[0], number + 1)
+            self._progress = (keys[0], number + 1)
         self._progress = None
         if refused:
             raise Rejected(refused, reason)
