@@ -95,6 +95,7 @@ enabled = false
 [sources.jsonl.feed]
 path = "feed.jsonl"
 poll_interval = "20ms"
+columns = {{ n = "INTEGER" }}
 [queries.feed]
 sql = "SELECT n FROM feed_events"
 mode = "stream"
@@ -124,19 +125,22 @@ class FeedDaemon:
         self.proc: subprocess.Popen | None = None
         self.runs = 0
 
-    def start(self) -> FeedDaemon:
+    def start(self, *args: str, env: dict | None = None, wait: bool = True) -> FeedDaemon:
+        """Start it (``args`` after ``run -c streamq.toml``); with ``wait``, until it logs that it runs."""
         self.runs += 1
         self.stderr_path = self.cwd / f"stderr.{self.runs}.txt"
         with open(self.stderr_path, "w") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamq", "run", "-c", "streamq.toml"],
+                [sys.executable, "-m", "streamq", "run", "-c", "streamq.toml", *args],
                 cwd=self.cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
+                env=env,
             )
-        assert retry(lambda: "running" in self.stderr() or self.proc.poll() is not None, timeout=20), self.stderr()
-        assert self.proc.poll() is None, self.stderr()
+        if wait:
+            assert retry(lambda: "running" in self.stderr() or self.proc.poll() is not None, timeout=20), self.stderr()
+            assert self.proc.poll() is None, self.stderr()
         return self
 
     def stderr(self) -> str:

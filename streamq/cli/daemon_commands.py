@@ -12,9 +12,10 @@ from .messages import error as _error
 
 def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
-    import logging
 
+    from ..config.sections import MetricsOptions
     from ..daemon.app import Daemon, default_config_text, load_config
+    from ..daemon.systemd import configure_logging
 
     if args.print_config:
         sys.stdout.write(default_config_text())
@@ -22,9 +23,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.web:
         config = config.replace(web=_web_options(config, args.web))
+    if args.metrics is not None:
+        config = config.replace(metrics=MetricsOptions.from_flag(args.metrics))
     if args.check:
         return _check(config)
-    logging.basicConfig(level=logging.INFO, format="streamq: %(message)s", stream=sys.stderr)
+    configure_logging(args.log_level)  # journald's form under systemd
 
     async def main() -> int:
         return await Daemon(config).run()

@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sv.add_argument("--connect", metavar="SOCKET", help="the daemon's control socket (default: the usual path)")
     sv.add_argument("--web", metavar="HOST:PORT", help="listen here (default: [web] listen, else 127.0.0.1:8765)")
+    r.add_argument("--metrics", metavar="ADDR:PORT", help="serve Prometheus metrics here, e.g. 127.0.0.1:9464")
+    r.add_argument(
+        "--log-level", choices=("debug", "info", "warning", "error"), default="info", help="log this and worse"
+    )
 
     sh = sub.add_parser("shell", parents=[common], help="interactive SQL shell (reads stdin when it is not a terminal)")
     sh.add_argument("--json", dest="mode", action="store_const", const="json", default="pretty")

@@ -2,7 +2,7 @@
 
 Sources and sinks declare their own options next to their code (see
 streamq.config.options); the sections here belong to the engine and the
-daemon: rings, host, state, schedule, queries, packs, decorators, control, fleet, docker, web.
+daemon: rings, host, state, schedule, queries, packs, decorators, control, fleet, docker, web, metrics.
 """
 
 from __future__ import annotations
@@ -209,6 +209,13 @@ def web_problem(web: WebOptions) -> tuple[str, str] | None:
     return None
 
 
+@dataclass(frozen=True)
+class MetricsOptions:
+    """Prometheus metrics (streamq.daemon.metrics); off while listen is None."""
+
+    listen: str | None = option(None, listen_address, doc="ADDRESS:PORT to serve /metrics on, e.g. 127.0.0.1:9464.")
+
+
 # Top-level sections with one typed value each: name -> class.
 SECTIONS: dict[str, type] = {
     "rings": RingOptions,
@@ -223,6 +230,7 @@ SECTIONS: dict[str, type] = {
     "prometheus_targets": PrometheusTargetsOptions,
     "yara": YaraOptions,
     "web": WebOptions,
+    "metrics": MetricsOptions,
 }
 
 
@@ -253,6 +261,7 @@ class Config:
     prometheus_targets: PrometheusTargetsOptions = field(default_factory=PrometheusTargetsOptions)
     yara: YaraOptions = field(default_factory=YaraOptions)
     web: WebOptions = field(default_factory=WebOptions)
+    metrics: MetricsOptions = field(default_factory=MetricsOptions)
 
     @property
     def host_identifier(self) -> str:

@@ -3,6 +3,8 @@
 SIGTERM/SIGINT: stop the queries, let the sinks drain for a moment, persist,
 exit 0 (within 5 s). SIGHUP: reload the config; queries whose SQL did not
 change keep their diff base and counters (they live in the state store).
+SIGUSR1: sinks reopen their files (after logrotate moved them). Under systemd
+(Type=notify) it reports READY, STATUS, RELOADING, STOPPING and watchdog pings.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .check import Report, check
 from .queries import QuerySpec, query_specs
 from .scheduler import QueryRuntime, Scheduler
 from .state import StateStore
+from .systemd import Notifier, status_line
 
 log = logging.getLogger("streamq.daemon.app")
 SHUTDOWN_BUDGET = 4.0  # seconds for draining sinks at stop; the process exits within 5 s
@@ -105,6 +108,8 @@ class Daemon:
         self.fleet: Any = None
         configure_tables(config)
         self.web: Any = None
+        self.metrics: Any = None
+        self.notifier = Notifier()
 
     @property
     def queries(self) -> dict[str, QueryRuntime]:
@@ -165,13 +170,28 @@ class Daemon:
             from ..web.server import start_web  # aiohttp only when a console is asked for
 
             self.web = await start_web(self)
+        await self._start_metrics()
         log.info("streamq %s running %s as %s", __version__, _queries(len(specs)), self.host)
+
+    async def _start_metrics(self) -> None:
+        listen = self.config.metrics.listen
+        if listen is None:
+            return
+        from .metrics import start_metrics
+
+        try:
+            self.metrics = await start_metrics(self, listen)
+        except OSError as err:
+            v = Validator(self.config.text, self.config.path or "<config>")
+            raise v.fail(("metrics", "listen"), f"cannot listen on {listen}: {err.strerror or err}") from None
 
     def _path_error(self, key: tuple[str, ...], path: str, err: BaseException) -> ConfigError:
         reason = getattr(err, "strerror", None) or str(err)
         return Validator(self.config.text, self.config.path or "<config>").fail(key, f"cannot open {path}: {reason}")
 
     async def _abort_start(self) -> None:
+        if self.metrics is not None:
+            await self.metrics.stop()
         for task in self._delivery_tasks:
             task.cancel()
         await asyncio.gather(*self._delivery_tasks, return_exceptions=True)
@@ -284,8 +304,11 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
+        loop.add_signal_handler(signal.SIGUSR1, self.reopen)
         await self.start()
+        self.notifier.ready(status_line(self))
         memory = asyncio.create_task(self._watch_memory(), name="memory-budget")
+        watchdog = asyncio.create_task(self._watchdog(), name="systemd-watchdog")
         try:
             while not self._stop.is_set():
                 stop = asyncio.create_task(self._stop.wait())
@@ -295,11 +318,30 @@ class Daemon:
                 reload.cancel()
                 if self._reload.is_set() and not self._stop.is_set():
                     self._reload.clear()
+                    self.notifier.reloading()
                     await self.reload()
+                    self.notifier.ready(status_line(self))
         finally:
             memory.cancel()
+            watchdog.cancel()
+            self.notifier.stopping()
             await self.shutdown()
         return 0
+
+    async def _watchdog(self) -> None:
+        """WATCHDOG=1 (and a fresh STATUS) from this loop: if it is stuck, systemd restarts us."""
+        interval = self.notifier.watchdog_interval
+        while interval is not None:
+            self.notifier.send(WATCHDOG=1, STATUS=status_line(self))
+            await asyncio.sleep(interval)
+
+    def reopen(self) -> None:
+        for sink in self.sinks.values():
+            try:
+                sink.reopen()
+            except OSError as err:
+                log.error("sink %s: reopen failed: %s", sink.name, err)
+        log.info("sinks reopened their files")
 
     def stop(self) -> None:
         self._stop.set()
@@ -364,6 +406,8 @@ class Daemon:
     async def shutdown(self) -> None:
         # Before anything that waits for the SQL thread: a query running now is interrupted.
         self.scheduler.stopping = True
+        if self.metrics is not None:
+            await self.metrics.stop()
         if self.control is not None:
             await self.control.stop()  # first: no request may start while the rest closes
         if self.web is not None:

@@ -97,6 +97,14 @@ class FileSink(Sink):
         ):
             self._sync()
 
+    def reopen(self) -> None:
+        """Write to a new file at ``path`` from now on: logrotate moved the old one (SIGUSR1)."""
+        if self._fd >= 0:
+            self._sync()
+            os.close(self._fd)
+            self._fd = -1
+            self._open()
+
     def _ends_with(self, data: bytes) -> bool:
         if self._size < len(data):
             return False
