@@ -91,7 +91,7 @@ identifier = "{host}"
 [state]
 path = "state.db"
 [control]
-enabled = false
+{control}
 [sources.jsonl.feed]
 path = "feed.jsonl"
 poll_interval = "20ms"
@@ -117,10 +117,13 @@ BIG_QUERIES = "".join(
 class FeedDaemon:
     """`streamq run` in ``cwd`` whose query `feed` sends one row per record appended to feed.jsonl."""
 
-    def __init__(self, cwd: Path, sink_toml: str, *, host: str = "feedhost", extra: str = "") -> None:
+    def __init__(
+        self, cwd: Path, sink_toml: str, *, host: str = "feedhost", extra: str = "", control: str | None = None
+    ) -> None:
         self.cwd = cwd
         self.host = host
-        (cwd / "streamq.toml").write_text(FEED_CONFIG.format(host=host, sink=sink_toml) + extra)
+        control_toml = f'path = "{control}"' if control else "enabled = false"
+        (cwd / "streamq.toml").write_text(FEED_CONFIG.format(host=host, sink=sink_toml, control=control_toml) + extra)
         (cwd / "feed.jsonl").write_text("")
         self.proc: subprocess.Popen | None = None
         self.runs = 0
