@@ -20,7 +20,7 @@ EXTRA = """
 sql = "SELECT 1 AS one UNION ALL SELECT 2"
 interval = "1h"
 [queries.broken]
-sql = "SELECT nope FROM feed_events"
+sql = "SELECT abs(-9223372036854775807 - 1) AS fails_when_run"
 interval = "1h"
 """
 
@@ -95,7 +95,7 @@ def test_every_metric_equals_its_table_row(tmp_path, request):
 
 def test_metrics_off_unless_configured_and_bad_address(tmp_path):
     result = run_cli("run", "--check", "--metrics", "nonsense")
-    assert result.returncode == 2 and "ADDRESS:PORT" in result.stderr
+    assert result.returncode == 2 and "--metrics" in result.stderr and "address like" in result.stderr
     cfg = tmp_path / "m.toml"
     cfg.write_text('[metrics]\nlisten = "127.0.0.1:99999"\n[queries.q]\nsql = "SELECT 1"\ninterval = 60\n')
     result = run_cli("run", "--check", "-c", str(cfg))

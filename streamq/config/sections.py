@@ -13,6 +13,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ConfigError
 from .options import (
     BOOL,
     REQUIRED,
@@ -214,6 +215,15 @@ class MetricsOptions:
     """Prometheus metrics (streamq.daemon.metrics); off while listen is None."""
 
     listen: str | None = option(None, listen_address, doc="ADDRESS:PORT to serve /metrics on, e.g. 127.0.0.1:9464.")
+
+    @classmethod
+    def from_flag(cls, listen: str) -> MetricsOptions:
+        """``streamq run --metrics ADDR:PORT``, checked as the config key is."""
+        try:
+            parse_listen(listen)
+        except ValueError as err:
+            raise ConfigError(f"--metrics: {err}") from None
+        return cls(listen=listen)
 
 
 # Top-level sections with one typed value each: name -> class.

@@ -30,7 +30,7 @@ from ..errors import ConfigError
 from ..host import dockerapi
 from ..ring import Rings
 from ..sinks import sink_class
-from ..sinks.base import Sink
+from ..sinks.base import Sink, reopen_all
 from ..sinks.delivery import Delivery
 from ..sources import manager, table_sources
 from ..sql.connection import connect
@@ -170,20 +170,11 @@ class Daemon:
             from ..web.server import start_web  # aiohttp only when a console is asked for
 
             self.web = await start_web(self)
-        await self._start_metrics()
+        if self.config.metrics.listen is not None:
+            from .metrics import start_metrics
+
+            self.metrics = await start_metrics(self, self.config.metrics.listen)
         log.info("streamq %s running %s as %s", __version__, _queries(len(specs)), self.host)
-
-    async def _start_metrics(self) -> None:
-        listen = self.config.metrics.listen
-        if listen is None:
-            return
-        from .metrics import start_metrics
-
-        try:
-            self.metrics = await start_metrics(self, listen)
-        except OSError as err:
-            v = Validator(self.config.text, self.config.path or "<config>")
-            raise v.fail(("metrics", "listen"), f"cannot listen on {listen}: {err.strerror or err}") from None
 
     def _path_error(self, key: tuple[str, ...], path: str, err: BaseException) -> ConfigError:
         reason = getattr(err, "strerror", None) or str(err)
@@ -304,11 +295,11 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
-        loop.add_signal_handler(signal.SIGUSR1, self.reopen)
+        loop.add_signal_handler(signal.SIGUSR1, lambda: reopen_all(self.sinks.values()))
         await self.start()
         self.notifier.ready(status_line(self))
         memory = asyncio.create_task(self._watch_memory(), name="memory-budget")
-        watchdog = asyncio.create_task(self._watchdog(), name="systemd-watchdog")
+        watchdog = asyncio.create_task(self.notifier.watchdog(lambda: status_line(self)), name="systemd-watchdog")
         try:
             while not self._stop.is_set():
                 stop = asyncio.create_task(self._stop.wait())
@@ -327,21 +318,6 @@ class Daemon:
             self.notifier.stopping()
             await self.shutdown()
         return 0
-
-    async def _watchdog(self) -> None:
-        """WATCHDOG=1 (and a fresh STATUS) from this loop: if it is stuck, systemd restarts us."""
-        interval = self.notifier.watchdog_interval
-        while interval is not None:
-            self.notifier.send(WATCHDOG=1, STATUS=status_line(self))
-            await asyncio.sleep(interval)
-
-    def reopen(self) -> None:
-        for sink in self.sinks.values():
-            try:
-                sink.reopen()
-            except OSError as err:
-                log.error("sink %s: reopen failed: %s", sink.name, err)
-        log.info("sinks reopened their files")
 
     def stop(self) -> None:
         self._stop.set()

@@ -23,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 
 from .._version import __version__
 from ..config.sections import parse_listen
+from ..config.validation import Validator
 from ..sql.connection import connect
 
 log = logging.getLogger("streamq.daemon.metrics")
@@ -137,7 +138,7 @@ class MetricsServer:
 
 
 async def start_metrics(daemon: Any, listen: str) -> MetricsServer:
-    """Serve /metrics on ``listen``; OSError (address in use, no rights) propagates."""
+    """Serve /metrics on ``listen``; an address in use (or refused) is a config error naming the key."""
     address, port = parse_listen(listen)
     conn = await daemon.sql(connect, tables=list(TABLES), rings=daemon.rings, daemon=daemon)
     registry = CollectorRegistry(auto_describe=False)
@@ -145,8 +146,11 @@ async def start_metrics(daemon: Any, listen: str) -> MetricsServer:
     ProcessCollector(registry=registry)
     try:
         server, thread = start_http_server(port, addr=address, registry=registry)
-    except BaseException:
+    except BaseException as err:
         await daemon.sql(conn.close)
+        if isinstance(err, OSError):
+            v = Validator(daemon.config.text, daemon.config.path or "<config>")
+            raise v.fail(("metrics", "listen"), f"cannot listen on {listen}: {err.strerror or err}") from None
         raise
     log.info("metrics on http://%s:%d/metrics", address if ":" not in address else f"[{address}]", port)
     return MetricsServer(server, thread, conn, daemon)

@@ -16,11 +16,12 @@ lines carry journald's ``<N>`` priority prefix and no timestamp of their own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 # logging level -> syslog priority, as sd-daemon.h's SD_ERR ... SD_DEBUG prefixes
@@ -60,6 +61,12 @@ class Notifier:
 
     def stopping(self) -> None:
         self.send(STOPPING=1, STATUS="stopping")
+
+    async def watchdog(self, status: Callable[[], str]) -> None:
+        """WATCHDOG=1 and a fresh STATUS, from the event loop: a stuck loop misses its pings."""
+        while self.watchdog_interval is not None:
+            self.send(WATCHDOG=1, STATUS=status())
+            await asyncio.sleep(self.watchdog_interval)
 
 
 def status_line(daemon: Any) -> str:

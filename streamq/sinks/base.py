@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -33,6 +34,16 @@ class Rejected(Exception):
     def __init__(self, rows: int, message: str) -> None:
         super().__init__(message)
         self.rows = rows
+
+
+def reopen_all(sinks: Iterable[Sink]) -> None:
+    """SIGUSR1: every sink reopens its files; one that cannot says so and keeps going."""
+    for sink in sinks:
+        try:
+            sink.reopen()
+        except OSError as err:
+            logging.getLogger("streamq.sinks").error("sink %s: reopen failed: %s", sink.name, err)
+    logging.getLogger("streamq.sinks").info("sinks reopened their files")
 
 
 def result_id(item: Mapping[str, Any], index: int) -> str:
