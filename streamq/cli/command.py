@@ -250,6 +250,13 @@ cmd_run = _elsewhere(".daemon_commands:cmd_run")
 cmd_serve = _elsewhere(".daemon_commands:cmd_serve")
 cmd_fleet = _elsewhere(".fleet_commands:cmd_fleet")
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    from . import completion_scripts
+
+    sys.stdout.write(getattr(completion_scripts, args.shell)(build_parser()))
+    return 0
+
+
 COMMANDS = {
     "run": cmd_run,
     "query": cmd_query,
@@ -259,6 +266,7 @@ COMMANDS = {
     "tail": cmd_tail,
     "fleet": cmd_fleet,
     "serve": cmd_serve,
+    "completion": cmd_completion,
 }
 
 

@@ -15,6 +15,8 @@ import apsw
 from . import output
 
 HISTORY_FILE = ".streamq_history"
+META_COMMANDS = [".tables", ".schema", ".all", ".mode", ".headers", ".timer", ".show", ".nullvalue", ".separator"]
+META_COMMANDS += [".help", ".quit", ".exit"]
 
 
 def history():
@@ -98,9 +100,16 @@ class CompletionWords:
         command, _, rest = before.partition(" ")
         if not rest and command == word:
             return self._match(
-                word, [".tables", ".schema", ".mode", ".headers", ".timer", ".help", ".quit", ".exit"], ""
+                word,
+                META_COMMANDS,
+                "",
             )
-        choices = {".tables": list(self.tables), ".schema": list(self.tables), ".mode": list(output.MODES)}
+        choices = {
+            ".tables": list(self.tables),
+            ".schema": list(self.tables),
+            ".all": list(self.tables),
+            ".mode": list(output.MODES),
+        }
         return self._match(word, choices.get(command, ["on", "off"]), "")
 
     def _columns(self, tables) -> list[str]:

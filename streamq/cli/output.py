@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-MODES = ("pretty", "json", "csv", "line", "list")
+MODES = ("pretty", "column", "json", "csv", "line", "list")
 
 
 def cell(value: Any) -> str:
@@ -27,10 +27,24 @@ def jsonable(value: Any) -> Any:
 
 
 def write_rows(
-    out: TextIO, mode: str, names: Sequence[str], rows: Iterable[Sequence[Any]], *, headers: bool = True
+    out: TextIO,
+    mode: str,
+    names: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    headers: bool = True,
+    null: str | None = None,
+    separator: str = "|",
 ) -> int:
-    """Write ``rows`` in ``mode``; return how many rows were written."""
-    writer = {"pretty": _pretty, "json": _json, "csv": _csv, "line": _line, "list": _list}[mode]
+    """Write ``rows`` in ``mode``; return how many rows were written.
+
+    ``null``: the text NULL prints as in the text modes (default: empty, as osqueryi);
+    ``separator``: between the list mode's columns (the shell's .nullvalue and .separator)."""
+    if null is not None and mode != "json":
+        rows = ([null if v is None else v for v in row] for row in rows)
+    if mode == "list":
+        return _list(out, names, rows, headers, separator)
+    writer = {"pretty": _pretty, "column": _column, "json": _json, "csv": _csv, "line": _line}[mode]
     return writer(out, names, rows, headers)
 
 
@@ -55,6 +69,18 @@ def _pretty(out: TextIO, names: Sequence[str], rows: Iterable[Sequence[Any]], he
     if text_rows:
         buf.write(rule)
     out.write(buf.getvalue())
+    return len(text_rows)
+
+
+def _column(out: TextIO, names: Sequence[str], rows: Iterable[Sequence[Any]], headers: bool) -> int:
+    """sqlite3's column mode: left-aligned columns two spaces apart, the header underlined with dashes."""
+    text_rows = [[cell(v) for v in row] for row in rows]
+    widths = [len(n) if headers else 0 for n in names]
+    for row in text_rows:
+        widths = [max(w, len(v)) for w, v in zip(widths, row)]
+    lines = [[n.ljust(w) for n, w in zip(names, widths)], ["-" * w for w in widths]] if headers and names else []
+    lines += [[v.ljust(w) for v, w in zip(row, widths)] for row in text_rows]
+    out.write("".join("  ".join(line).rstrip() + "\n" for line in lines))
     return len(text_rows)
 
 
@@ -92,12 +118,12 @@ def _line(out: TextIO, names: Sequence[str], rows: Iterable[Sequence[Any]], head
     return count
 
 
-def _list(out: TextIO, names: Sequence[str], rows: Iterable[Sequence[Any]], headers: bool) -> int:
+def _list(out: TextIO, names: Sequence[str], rows: Iterable[Sequence[Any]], headers: bool, sep: str = "|") -> int:
     if headers and names:
-        out.write("|".join(names) + "\n")
+        out.write(sep.join(names) + "\n")
     count = 0
     for row in rows:
-        out.write("|".join(cell(v) for v in row) + "\n")
+        out.write(sep.join(cell(v) for v in row) + "\n")
         count += 1
     return count
 

@@ -8,7 +8,12 @@ import argparse
 def build_parser() -> argparse.ArgumentParser:
     from .._version import __version__
 
-    parser = argparse.ArgumentParser(prog="streamq", description="SQL over the live Linux host, with osquery's tables.")
+    parser = argparse.ArgumentParser(
+        prog="streamq",
+        description=f"streamq {__version__}: SQL over the live Linux host, with osquery's tables.",
+        epilog=EXAMPLES[()],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("-V", "--version", action="version", version=f"streamq {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", metavar="FILE", help="TOML configuration file")
@@ -61,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--print-config", action="store_true", help="print the embedded default config and exit")
     r.add_argument("--check", action="store_true", help="validate the config and exit")
     r.add_argument("--web", metavar="HOST:PORT", help="also serve the web console here (like [web] listen)")
+    r.add_argument("--metrics", metavar="ADDR:PORT", help="serve Prometheus metrics here, e.g. 127.0.0.1:9464")
+    r.add_argument(
+        "--log-level", choices=("debug", "info", "warning", "error"), default="info", help="log this and worse"
+    )
 
     sv = sub.add_parser(
         "serve",
@@ -69,10 +78,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sv.add_argument("--connect", metavar="SOCKET", help="the daemon's control socket (default: the usual path)")
     sv.add_argument("--web", metavar="HOST:PORT", help="listen here (default: [web] listen, else 127.0.0.1:8765)")
-    r.add_argument("--metrics", metavar="ADDR:PORT", help="serve Prometheus metrics here, e.g. 127.0.0.1:9464")
-    r.add_argument(
-        "--log-level", choices=("debug", "info", "warning", "error"), default="info", help="log this and worse"
-    )
 
     sh = sub.add_parser("shell", parents=[common], help="interactive SQL shell (reads stdin when it is not a terminal)")
     sh.add_argument("--json", dest="mode", action="store_const", const="json", default="pretty")
@@ -97,7 +102,62 @@ def build_parser() -> argparse.ArgumentParser:
     keys = fq.add_mutually_exclusive_group()
     keys.add_argument("--key", metavar="K", help="shared key (default: $STREAMQ_FLEET_KEY, else [fleet] key)")
     keys.add_argument("--key-file", metavar="F", help="read the shared key from this file")
+
+    co = sub.add_parser("completion", help="print a bash or zsh completion script for streamq")
+    co.add_argument("shell", choices=("bash", "zsh"), help="the shell to complete in")
+    _add_examples(parser)
     return parser
+
+
+def _add_examples(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> None:
+    """Every subcommand's --help ends with its examples (EXAMPLES)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                child.epilog = EXAMPLES[(*path, name)]
+                child.formatter_class = argparse.RawDescriptionHelpFormatter
+                _add_examples(child, (*path, name))
+
+
+EXAMPLES = {
+    (): """examples:
+  streamq query "SELECT pid, name FROM processes WHERE name = 'sshd'"
+  streamq shell
+  streamq run -c /etc/streamq/streamq.toml
+  streamq COMMAND --help          (each command's options and examples)""",
+    ("query",): """examples:
+  streamq query "SELECT pid, name, cmdline FROM processes WHERE pid = 1"
+  streamq query --json "SELECT * FROM listening_ports WHERE port = 22"
+  streamq query --follow --count 5 "SELECT pid, path FROM process_events WHERE action = 'exec'"
+  streamq query --connect /run/streamq/control.sock "SELECT name, sent, queued FROM streamq_sinks\"""",
+    ("tables",): """examples:
+  streamq tables
+  streamq tables docker           (names containing docker)""",
+    ("schema",): """example:
+  streamq schema listening_ports""",
+    ("tail",): """example:
+  tail -f app.log | streamq tail - --sql "SELECT status, count(*) AS n FROM stream GROUP BY status\"""",
+    ("run",): """examples:
+  streamq run                                      (the embedded default config)
+  streamq run -c /etc/streamq/streamq.toml --check
+  streamq run -c /etc/streamq/streamq.toml --metrics 127.0.0.1:9464 --log-level warning""",
+    ("serve",): """example:
+  streamq serve --web 127.0.0.1:8765""",
+    ("shell",): """examples:
+  streamq shell
+  echo "SELECT name FROM users;" | streamq shell
+  streamq shell --connect /run/streamq/control.sock""",
+    ("fleet",): """examples:
+  streamq fleet hosts --broker mqtt://broker:1883
+  streamq fleet query --broker mqtt://broker:1883 --key-file fleet.key "SELECT * FROM listening_ports\"""",
+    ("fleet", "query"): """example:
+  streamq fleet query --broker mqtt://broker:1883 --key-file fleet.key --host web-1 "SELECT version FROM os_version\"""",
+    ("fleet", "hosts"): """example:
+  streamq fleet hosts --broker mqtts://user:secret@broker:8883 --json""",
+    ("completion",): """examples:
+  eval "$(streamq completion bash)"             (in ~/.bashrc)
+  streamq completion zsh > ~/.zfunc/_streamq    (with fpath+=~/.zfunc before compinit in ~/.zshrc)""",
+}
 
 
 TAIL_HELP = """\

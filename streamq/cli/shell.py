@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ import apsw
 
 from ..errors import StreamqError
 from . import output
+from .shell_meta import MetaCommands
 
 PROMPT = "streamq> "
 CONTINUATION = "    ...> "
@@ -30,8 +32,12 @@ BANNER = "streamq: SQL over this host. Enter .help for meta commands; end statem
 HELP = """\
 .tables [PATTERN]   list tables; PATTERN is a substring, or a glob with * or ?
 .schema [TABLE]     CREATE TABLE statements of all tables; with TABLE, its columns described
-.mode [MODE]        show or set the output mode: pretty, line, csv, json, list
-.headers on|off     show column names in the pretty, csv and list modes
+.all TABLE          SELECT * FROM TABLE
+.mode [MODE]        show or set the output mode: pretty, column, line, csv, json, list
+.headers on|off     show column names in the pretty, column, csv and list modes
+.nullvalue STRING   how NULL prints (default: NULL in pretty, column and line; empty in csv and list)
+.separator STRING   the list mode's column separator (default |)
+.show               the current settings
 .timer on|off       print the run time after each statement
 .help               show this text
 .quit, .exit        leave the shell
@@ -57,7 +63,7 @@ def is_blank(sql: str) -> bool:
     return _BLANK.fullmatch(sql.replace(";", " ")) is not None
 
 
-class Shell:
+class Shell(MetaCommands):
     """The shell's state and commands; it reads nothing itself, lines are fed to it."""
 
     def __init__(self, conn, *, out: TextIO, err: TextIO, mode: str = "pretty", script: bool = False) -> None:
@@ -77,6 +83,10 @@ class Shell:
             ".headers": self.do_headers,
             ".header": self.do_headers,
             ".timer": self.do_timer,
+            ".all": self.do_all,
+            ".show": self.do_show,
+            ".separator": self.do_separator,
+            ".nullvalue": self.do_nullvalue,
             ".help": self.do_help,
             ".quit": self.do_quit,
             ".exit": self.do_quit,
@@ -131,7 +141,15 @@ class Shell:
         try:
             names, rows = self.conn.execute(sql)
             if names or self.mode == "json":  # json prints [] for no rows, as `streamq query --json` does
-                output.write_rows(self.out, self.mode, names, rows, headers=self.headers)
+                output.write_rows(
+                    self.out,
+                    self.mode,
+                    names,
+                    rows,
+                    headers=self.headers,
+                    null=self.null_text(),
+                    separator=self.separator,
+                )
             else:
                 for _ in rows:  # a statement without result columns still has to run to its end
                     pass
@@ -150,7 +168,10 @@ class Shell:
     # Meta commands
 
     def run_meta(self, line: str) -> None:
-        command, *args = line.split()
+        try:
+            command, *args = shlex.split(line)  # .separator ", " and .nullvalue "" take quotes, as in sqlite3
+        except ValueError:
+            command, *args = line.split()
         handler = self.meta.get(command.lower())
         if handler is None:
             self.error(f"unknown command: {command} (enter .help for the list)", self.lineno)
