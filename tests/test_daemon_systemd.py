@@ -16,6 +16,7 @@ import pytest
 from sink_harness import FeedDaemon
 
 from conftest import ROOT, retry
+from streamq._version import __version__
 
 FILE_SINK = 'type = "file"\npath = "out.jsonl"\nfsync = "always"\n'
 
@@ -98,7 +99,9 @@ def test_no_notify_socket_no_messages(tmp_path, notify, request):
     daemon.start(env=env)
     assert notify.receive(0.5) is None
     first = daemon.stderr().splitlines()[0]
-    assert first.startswith("streamq: ") and "running" in daemon.stderr()
+    assert (
+        first.startswith("streamq: ") and f"streamq {__version__} running" in daemon.stderr()
+    )  # version in the start line
 
 
 def test_journald_priority_prefixes(tmp_path, request):
