@@ -250,6 +250,7 @@ cmd_run = _elsewhere(".daemon_commands:cmd_run")
 cmd_serve = _elsewhere(".daemon_commands:cmd_serve")
 cmd_fleet = _elsewhere(".fleet_commands:cmd_fleet")
 
+
 def cmd_completion(args: argparse.Namespace) -> int:
     from . import completion_scripts
 

@@ -3,8 +3,7 @@
 SIGTERM/SIGINT: stop the queries, let the sinks drain for a moment, persist,
 exit 0 (within 5 s). SIGHUP: reload the config; queries whose SQL did not
 change keep their diff base and counters (they live in the state store).
-SIGUSR1: sinks reopen their files (after logrotate moved them). Under systemd
-(Type=notify) it reports READY, STATUS, RELOADING, STOPPING and watchdog pings.
+SIGUSR1: sinks reopen their files (logrotate). Under systemd: READY, STATUS, RELOADING, STOPPING, WATCHDOG.
 """
 
 from __future__ import annotations
