@@ -68,8 +68,9 @@ class Cluster:
     def query(self, sql: str, *params) -> list[tuple]:
         import psycopg
 
-        with psycopg.connect(self.dsn) as conn:
-            return conn.execute(sql, params or None).fetchall()
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            cursor = conn.execute(sql, params or None)
+            return cursor.fetchall() if cursor.description else []
 
 
 def make_cluster() -> Cluster:

@@ -16,7 +16,7 @@ from conftest import ROOT, retry, run_cli
 
 pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'streamq[postgres]')")
 
-from streamq.sinks.postgres import PostgresSink, PostgresUnavailable
+from streamq.sinks.postgres import CREATE, PostgresSink, PostgresUnavailable
 
 
 def sink_for(pg, table: str) -> PostgresSink:
@@ -88,6 +88,13 @@ def test_kill9_mid_delivery_is_exactly_once(tmp_path, pg, request):
         except Exception:  # the table is created on the sink's first connect
             return 0
 
+    # A slow database: each INSERT statement waits 0.4 s, so the eight batches take seconds and
+    # the kill lands while some still wait in the outbox.
+    for statement in CREATE.format(table=table, index=table).split(";"):
+        pg.query(statement)
+    pg.query(f"CREATE FUNCTION {table}_slow() RETURNS trigger LANGUAGE plpgsql AS "
+             "$$ BEGIN PERFORM pg_sleep(0.4); RETURN NULL; END $$")  # fmt: skip
+    pg.query(f"CREATE TRIGGER slow BEFORE INSERT ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {table}_slow()")
     daemon.start()
     assert retry(lambda: stored() > 0, timeout=20, interval=0.02)
     daemon.kill9()
