@@ -105,10 +105,14 @@ async def raw_nats(url: str, stream: str, lines: list[bytes]) -> float:
 def raw_postgres(dsn: str, lines: list[bytes]) -> float:
     import psycopg
 
-    from streamq.sinks.postgres import CREATE, row_of
+    from streamq.sinks.postgres import CREATE
 
     items = [orjson.loads(line) for line in lines]
-    rows = [row_of(item, i) for item, i in zip(items, result_ids(items))]
+    rows = [
+        (i, item["hostIdentifier"], item["name"], item["action"], item["unixTime"], item["epoch"], item["counter"],
+         orjson.dumps(item["columns"]).decode(), orjson.dumps(item["decorations"]).decode())
+        for item, i in zip(items, result_ids(items))
+    ]  # fmt: skip
     with psycopg.connect(dsn) as conn:
         for statement in CREATE.format(table="raw", index="raw").split(";"):
             conn.execute(statement)

@@ -46,12 +46,15 @@ CREATE INDEX IF NOT EXISTS {index}_by_name_time ON {table} (name, time);
 CREATE INDEX IF NOT EXISTS {index}_by_host_time ON {table} (host, time)
 """
 
+# The lines go in as JSONB and the server takes the fields apart: no JSON work in Python
+# beyond finding each line's id.
 INSERT = """
 INSERT INTO {table} (id, host, name, action, time, epoch, counter, columns, decorations)
-SELECT id, host, name, action, to_timestamp(unix_time), epoch, counter, columns::jsonb, decorations::jsonb
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[],
-            %s::text[], %s::text[])
-     AS line(id, host, name, action, unix_time, epoch, counter, columns, decorations)
+SELECT id, line->>'hostIdentifier', line->>'name',
+       coalesce(line->>'action', CASE WHEN line ? 'snapshot' THEN 'snapshot' ELSE 'batch' END),
+       to_timestamp((line->>'unixTime')::bigint), (line->>'epoch')::bigint, (line->>'counter')::bigint,
+       coalesce(line->'columns', line->'snapshot', line->'diffResults', '{{}}'), coalesce(line->'decorations', '{{}}')
+FROM unnest(%s::text[], %s::text[]::jsonb[]) AS batch(id, line)
 ON CONFLICT (id) DO NOTHING
 """
 
@@ -66,27 +69,6 @@ class PostgresSinkOptions(SinkOptions):
     table: str = option("streamq_results", STRING, doc="Table of result rows (schema.table allowed).")
     create_table: bool = option(True, BOOL, doc="Create the table and its indexes when missing.")
     connect_timeout: float = option(5.0, positive_duration)
-
-
-def row_of(item: dict[str, Any], msg_id: str) -> tuple:
-    """One result line as the table's row: (id, host, name, action, unix_time, epoch, counter, columns, decorations)."""
-    if "columns" in item:
-        action, columns = item.get("action", ""), item["columns"]
-    elif "snapshot" in item:
-        action, columns = "snapshot", item["snapshot"]
-    else:
-        action, columns = "batch", item.get("diffResults", {})
-    return (
-        msg_id,
-        str(item.get("hostIdentifier", "")),
-        str(item.get("name", "")),
-        action,
-        int(item.get("unixTime", 0)),
-        int(item.get("epoch", 0)),
-        int(item.get("counter", 0)),
-        orjson.dumps(columns).decode(),
-        orjson.dumps(item.get("decorations") or {}).decode(),
-    )
 
 
 class PostgresSink(Sink):
@@ -136,12 +118,12 @@ class PostgresSink(Sink):
     async def send(self, query: str, lines: list[bytes]) -> None:
         import psycopg
 
-        items = [orjson.loads(line) for line in lines]
-        rows = [row_of(item, msg_id) for item, msg_id in zip(items, result_ids(items))]
+        ids = result_ids(orjson.loads(line) for line in lines)
+        texts = [line.decode() for line in lines]
         conn = await self._connection()
         try:
             async with conn.transaction():
-                await conn.execute(self._insert, [list(column) for column in zip(*rows)])
+                await conn.execute(self._insert, [ids, texts])
         except psycopg.Error as err:
             if conn.closed or isinstance(err, psycopg.OperationalError):
                 await self._drop()
