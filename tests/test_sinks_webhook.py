@@ -26,6 +26,7 @@ class Receiver:
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.requests: list[tuple[dict, bytes]] = []
+        self.refused = 0  # requests answered with something else than 200
         self.answer = 200
         self.server: ThreadingHTTPServer | None = None
 
@@ -42,6 +43,8 @@ class Receiver:
                 status = receiver.answer
                 if status == 200:
                     receiver.requests.append((dict(self.headers), body))
+                else:
+                    receiver.refused += 1
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
@@ -92,7 +95,7 @@ async def test_batches_in_order_signed(receiver, tmp_path):
 
 
 async def test_outage_then_503s_every_row_once_in_order(tmp_path):
-    """The receiver goes away for 10 s, then answers 503 for 3 s; rows keep coming all along."""
+    """The receiver goes away for 10 s, then answers 503 (to at least two requests); rows keep coming."""
     receiver = Receiver().start()
     try:
         sink = webhook(receiver.url, batch_size=7, timeout=2.0)
@@ -111,8 +114,9 @@ async def test_outage_then_503s_every_row_once_in_order(tmp_path):
                     receiver.answer = 503
                     await asyncio.to_thread(receiver.start)
                     unavailable = time.monotonic()
-                if counter == 140:
+                if counter == 140:  # at least 3 s of 503s, and two retries seen (backoff may be ~13 s now)
                     await asyncio.sleep(max(0.0, 3.0 - (time.monotonic() - unavailable)))
+                    assert await until(lambda: receiver.refused >= 2, timeout=40)
                     receiver.answer = 200
             assert await until(lambda: sink.stats.sent >= len(expected), timeout=60), sink.stats
             assert sink.stats.failed >= 2 and sink.stats.spooled > 0 and sink.stats.rejected == 0
