@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 
 import apsw
@@ -131,7 +133,13 @@ def test_kill9_mid_delivery_is_exactly_once(tmp_path, nats_server, request):
     request.addfinalizer(daemon.stop)
     daemon.start()
     assert retry(lambda: nats_server.stream_count(stream) > 0, timeout=20, interval=0.02)
-    daemon.kill9()
+    # Freeze the server mid-delivery: what the daemon wrote since reaches the stream when it
+    # thaws, but the daemon, killed meanwhile, never saw those acks and sends them again.
+    os.kill(nats_server.process.pid, signal.SIGSTOP)
+    try:
+        daemon.kill9()
+    finally:
+        os.kill(nats_server.process.pid, signal.SIGCONT)
     with apsw.Connection(str(tmp_path / "state.db")) as db:
         left = db.execute("SELECT coalesce(sum(rows), 0) FROM outbox WHERE sink = 'out'").fetchall()[0][0]
     assert left > 0, "the kill came after delivery ended: nothing to resend"
