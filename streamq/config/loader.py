@@ -7,6 +7,7 @@ The loader knows no source or sink by name: it asks the ``SOURCES`` and
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -14,43 +15,73 @@ from ..errors import ConfigError
 from ..sinks import SINKS, sink_class
 from ..sources import SOURCES, table_sources
 from .options import NamedSourceOptions, OptionError
-from .queries import pack_queries, queries
-from .sections import SECTIONS, Config, FleetOptions, web_problem
+from .queries import inline_pack_queries, labels, pack_queries, queries
+from .sections import SECTIONS, Config, FleetOptions, PackOptions, web_problem
 from .validation import Validator
 
 
-def parse(text: str, filename: str = "<config>") -> Config:
-    """Validate TOML ``text``; raise ConfigError naming the file, line and key path."""
-    import tomllib  # 40+ ms to import: only when there is a file to read
+def parse(
+    text: str, filename: str = "<config>", *, only: Collection[str] | None = None, base: Config | None = None
+) -> Config:
+    """Validate TOML ``text``; raise ConfigError naming the file, line and key path.
 
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        message = str(err)
-        if "(at end of document)" in message:  # tomllib gives no line here; the end is the last line
-            message = message.replace("(at end of document)", f"(at end of document, line {len(text.splitlines())})")
-        raise ConfigError(f"{filename}: {message}") from None
+    ``only`` limits the top-level sections (a fleet fragment's, streamq.config.fragments);
+    ``base`` then lends its sources and sinks, which the queries are checked against.
+    With ``only`` and no ``base`` that check is skipped: the side that pushes a
+    fragment does not know the hosts' sources and sinks.
+    """
+    raw = _toml(text, filename)
     v = Validator(text, filename)
     config = Config(path=filename, raw=raw, text=text)
-    known = {"sources", "sinks", "queries", *SECTIONS}
+    known = {"sources", "sinks", "queries", "labels", *SECTIONS}
     for key in raw:
         if key not in known:
             raise v.fail((key,), f"unknown section (expected one of {', '.join(sorted(known))})")
+        if only is not None and key not in only:
+            allowed = ", ".join(f"[{name}]" for name in sorted(only))
+            raise v.fail((key,), f"not allowed here: this holds only {allowed}")
     for name, cls in SECTIONS.items():
-        if name in raw:
+        if name == "packs" and name in raw:
+            config.packs = _packs(v, raw[name])
+        elif name in raw:
             setattr(config, name, v.section((name,), raw[name], cls))
     if config.fleet is not None:
         config.fleet = _fleet(v, config.fleet)
     problem = web_problem(config.web)
     if problem is not None:
         raise v.fail(("web", problem[0]), problem[1])
-    config.sources = _sources(v, raw.get("sources", {}))
-    config.sinks = _sinks(v, raw.get("sinks", {}))
+    config.sources = _sources(v, raw.get("sources", {})) if base is None else base.sources
+    config.sinks = _sinks(v, raw.get("sinks", {})) if base is None else base.sinks
     config.queries = queries(v, raw.get("queries", {}))
+    config.labels = labels(v, raw.get("labels", {}))
     for name, query in pack_queries(v, config.packs.paths).items():
         config.queries.setdefault(name, query)
-    _cross_check(v, config)
+    for name, query in inline_pack_queries(v, config.packs.inline).items():
+        config.queries.setdefault(name, query)
+    if only is None or base is not None:
+        _cross_check(v, config)
     return config
+
+
+def _toml(text: str, filename: str) -> dict[str, Any]:
+    import tomllib  # 40+ ms to import: only when there is a file to read
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        message = str(err)
+        if "(at end of document)" in message:  # tomllib gives no line here; the end is the last line
+            message = message.replace("(at end of document)", f"(at end of document, line {len(text.splitlines())})")
+        raise ConfigError(f"{filename}: {message}") from None
+
+
+def _packs(v: Validator, data: Any) -> PackOptions:
+    """[packs]: ``paths`` to pack files, and packs written inline as [packs.NAME] tables."""
+    if not isinstance(data, dict):
+        raise v.fail(("packs",), "expected a table")
+    inline = {name: pack for name, pack in data.items() if isinstance(pack, dict)}
+    options = v.section(("packs",), {k: x for k, x in data.items() if k not in inline}, PackOptions)
+    return dataclasses.replace(options, inline=inline)
 
 
 def load(path: str | Path | None) -> Config:
@@ -143,6 +174,8 @@ def _fleet(v: Validator, fleet: FleetOptions) -> FleetOptions:
         raise v.fail(("fleet", "key_file" if fleet.key_file else "key"), "the key is empty")
     if key is None and not fleet.allow_unsigned:
         raise v.fail(("fleet",), "set key or key_file (or allow_unsigned = true to accept anyone's SQL)")
+    if key is None and fleet.accept_config:  # allow_unsigned never extends to configs
+        raise v.fail(("fleet", "accept_config"), "needs key or key_file: only signed configs are run")
     return dataclasses.replace(fleet, key_bytes=key.encode() if key is not None else None)
 
 

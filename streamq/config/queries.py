@@ -1,4 +1,5 @@
-"""Continuous queries: [queries.NAME] tables and osquery pack files, named pack_<pack>_<query>."""
+"""Named SQL in a config: [queries.NAME], osquery packs (files or [packs.NAME], queries named
+pack_<pack>_<query>) and [labels.NAME]."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 from typing import Any
 
 from ..errors import ConfigError
-from .sections import QueryOptions
+from .sections import LabelOptions, QueryOptions
 from .validation import Validator
 
 _QUERY_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -61,15 +62,33 @@ def load_pack(path: str) -> dict[str, Any]:
             pack = json.load(f)
     except (OSError, ValueError) as err:
         raise ConfigError(f"pack {path}: {err}") from None
+    pack_name = re.sub(r"\.(conf|json)$", "", path.rsplit("/", 1)[-1])
+    return pack_from_object(pack, pack_name, f"pack {path}")
+
+
+def inline_pack_queries(v: Validator, packs: dict[str, Any]) -> dict[str, QueryOptions]:
+    """The queries of packs written in the config itself ([packs.NAME], osquery's pack objects)."""
+    out: dict[str, QueryOptions] = {}
+    for name, pack in packs.items():
+        if not _QUERY_NAME.match(name):
+            raise v.fail(("packs", name), "pack names use letters, digits, '_', '-' and '.'")
+        try:
+            out.update(pack_from_object(pack, name, f"{v.filename}: packs.{name}"))
+        except ConfigError as err:
+            raise v.fail(("packs", name), str(err)) from None
+    return out
+
+
+def pack_from_object(pack: Any, pack_name: str, where: str) -> dict[str, QueryOptions]:
+    """An osquery pack object's queries that run on Linux, named pack_<pack>_<query>."""
     if not isinstance(pack, dict) or not isinstance(pack.get("queries"), dict):
-        raise ConfigError(f"pack {path}: expected an object with a 'queries' object")
+        raise ConfigError(f"{where}: expected an object with a 'queries' object")
     if not _runs_here(pack.get("platform")):
         return {}
-    pack_name = re.sub(r"\.(conf|json)$", "", path.rsplit("/", 1)[-1])
     out = {}
     for name, query in pack["queries"].items():
         if not isinstance(query, dict):
-            raise ConfigError(f"pack {path}: query {name}: expected an object")
+            raise ConfigError(f"{where}: query {name}: expected an object")
         if not _runs_here(query.get("platform")):
             continue
         options = {
@@ -77,7 +96,19 @@ def load_pack(path: str) -> dict[str, Any]:
         }
         if isinstance(options.get("interval"), str) and options["interval"].isdigit():
             options["interval"] = int(options["interval"])  # osquery packs often quote numbers
-        out[f"pack_{pack_name}_{name}"] = query_options(Validator("", f"pack {path}"), ("queries", name), options)
+        out[f"pack_{pack_name}_{name}"] = query_options(Validator("", where), ("queries", name), options)
+    return out
+
+
+def labels(v: Validator, data: Any) -> dict[str, LabelOptions]:
+    """[labels.NAME]: named read-only queries that decide which fleet fragments apply here."""
+    if not isinstance(data, dict):
+        raise v.fail(("labels",), "expected tables like [labels.NAME]")
+    out = {}
+    for name, options in data.items():
+        if not _QUERY_NAME.match(name):
+            raise v.fail(("labels", name), "label names use letters, digits, '_', '-' and '.'")
+        out[name] = v.section(("labels", name), options, LabelOptions)
     return out
 
 

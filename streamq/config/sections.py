@@ -2,7 +2,8 @@
 
 Sources and sinks declare their own options next to their code (see
 streamq.config.options); the sections here belong to the engine and the
-daemon: rings, host, state, schedule, queries, packs, decorators, control, fleet, docker, web, metrics.
+daemon: rings, host, state, schedule, queries, labels, packs, decorators, control, fleet, docker, web,
+metrics.
 """
 
 from __future__ import annotations
@@ -82,6 +83,16 @@ class QueryOptions:
 @dataclass(frozen=True)
 class PackOptions:
     paths: list = option([], string_list, doc="osquery pack files (globs allowed).")
+    inline: dict = option({}, internal=True, doc="Packs written in the config as [packs.NAME]: osquery's pack objects.")
+
+
+@dataclass(frozen=True)
+class LabelOptions:
+    """[labels.NAME]: the host is a member while the query returns rows (fleet fragments, docs/fleet.md)."""
+
+    sql: str = option(REQUIRED, STRING, doc="Read-only SQL; any row makes the host a member.")
+    interval: float = option(60.0, positive_duration, doc="How often membership is evaluated again.")
+    description: str | None = option(None, STRING)
 
 
 @dataclass(frozen=True)
@@ -144,6 +155,7 @@ class FleetOptions:
     max_age: float = option(30.0, positive_duration)
     client_id: str | None = option(None, STRING)
     status: bool = option(True, BOOL)
+    accept_config: bool = option(False, BOOL, doc="Run the signed config fragments `streamq fleet push` sends.")
     key_bytes: bytes | None = option(None, internal=True, doc="The key, read from key or key_file.")
 
 
@@ -259,6 +271,7 @@ class Config:
     sources: dict[str, SourceOptions] = field(default_factory=dict)
     sinks: dict[str, SinkOptions] = field(default_factory=dict)
     queries: dict[str, QueryOptions] = field(default_factory=dict)
+    labels: dict[str, LabelOptions] = field(default_factory=dict)
     rings: RingOptions = field(default_factory=RingOptions)
     host: HostOptions = field(default_factory=HostOptions)
     state: StateOptions = field(default_factory=StateOptions)
