@@ -18,6 +18,7 @@ from .fleet_protocol import (
     FleetError,
     fleet_mqtt_client,
     host_topic,
+    is_status_topic,
     make_request,
     topic_safe,
 )
@@ -103,7 +104,7 @@ async def query(
                         reply = _take_reply(result, message, token)
                         if reply is not None and on_reply is not None:
                             on_reply(reply)
-                    elif topic.endswith("/status"):
+                    elif is_status_topic(topic):
                         _note_status(statuses, topic, message.payload)
     return result
 
@@ -140,11 +141,13 @@ async def hosts(url: str, *, timeout: float = 5.0) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def _session(aiomqtt: Any, broker: Broker, timeout: float, topics: list[str]):
+async def _session(aiomqtt: Any, broker: Broker, timeout: float, topics: list[str], note: Any = None):
     """A connected v5 client subscribed to the status filter and ``topics``, with the retained statuses read.
 
     The retained statuses have no end marker, so a message to a private topic, published
     after the subscription, marks it: the broker sends the retained ones before it.
+    ``note(message)`` hears the other messages that come before that marker (retained ones
+    of ``topics``).
     """
     token = uuid.uuid4().hex
     sync = f"{REPLY_PREFIX}{token}/sync"
@@ -160,8 +163,10 @@ async def _session(aiomqtt: Any, broker: Broker, timeout: float, topics: list[st
                     topic = message.topic.value
                     if topic == sync:
                         break
-                    if topic.endswith("/status"):
+                    if is_status_topic(topic):
                         _note_status(statuses, topic, message.payload)
+                    elif note is not None:
+                        note(message)
             yield client, statuses, messages
     except TimeoutError:
         raise FleetError(f"MQTT broker {broker} did not answer within {timeout:g}s") from None

@@ -21,11 +21,16 @@ VERSION = 1
 FLEET_TOPIC = "streamq/fleet/query"
 STATUS_FILTER = "streamq/+/status"
 REPLY_PREFIX = "streamq/fleet/reply/"
+CONFIG_PREFIX = "streamq/fleet/config/"  # + fragment name: retained, signed fragments (docs/fleet.md)
+REPORT_PREFIX = "streamq/fleet/report/"  # + host: each daemon's retained report of what it runs
 ONLINE, OFFLINE = b"online", b"offline"
 MAX_INFLIGHT = 16  # requests waiting for the SQL thread; past that a request gets "busy"
 MAX_REQUEST = 1024 * 1024
 _FIELDS = {"v": int, "id": str, "sql": str, "target": str, "ts": int, "deadline_ms": int, "max_rows": int}
 _FIELDS |= {"reply_to": str, "sig": str}
+_FRAGMENT_FIELDS = {"v": int, "kind": str, "name": str, "version": int, "ts": int, "op": str, "toml": str}
+_FRAGMENT_FIELDS |= {"hosts": list, "label": str, "sig": str}
+FRAGMENT_OPS = ("put", "delete")
 _TOPIC_CHARS = frozenset("/+#\0")
 
 
@@ -35,6 +40,12 @@ class FleetError(StreamqError):
 
 def host_topic(host: str, leaf: str) -> str:
     return f"streamq/{host}/{leaf}"
+
+
+def is_status_topic(topic: str) -> bool:
+    """``streamq/{host}/status`` exactly (not a fragment or a report that happens to be named "status")."""
+    parts = topic.split("/")
+    return len(parts) == 3 and parts[0] == "streamq" and parts[2] == "status"
 
 
 def topic_safe(host: str) -> bool:
@@ -135,6 +146,71 @@ class Verifier:
         if body["id"] in self._seen:
             raise FleetError("replayed request (its id was seen already)")
         self._seen[body["id"]] = now + 2 * self.max_age
+
+    def check_fragment(self, body: Any, topic: str) -> None:
+        """Return if ``body`` is a well-formed fragment for ``topic``, signed with this host's key.
+
+        Only the signature, the fields and the name are checked here; the version (no
+        replay of an older one) and the target are the applying side's (streamq.daemon.fleet_config).
+        Unsigned fragments are always refused: allow_unsigned covers read-only queries only.
+        """
+        _check_fields(body, _FRAGMENT_FIELDS, "a fragment")
+        if body.get("v") != VERSION or body.get("kind") != "fragment":
+            raise FleetError(f"not a version {VERSION} fragment (v={body.get('v')!r}, kind={body.get('kind')!r})")
+        for key in ("name", "version", "op", "sig"):
+            if key not in body:
+                raise FleetError(f"missing {key!r}" + (" (fragments must be signed)" if key == "sig" else ""))
+        if topic != CONFIG_PREFIX + body["name"]:
+            raise FleetError(f"fragment {body['name']!r} arrived on {topic}")
+        if body["version"] < 1:
+            raise FleetError("'version' must be a positive integer")
+        if body["op"] not in FRAGMENT_OPS or (body["op"] == "put") != ("toml" in body):
+            raise FleetError("'op' is 'put' with 'toml', or 'delete' without")
+        if self.key is None:
+            raise FleetError("this host has no fleet key to check fragments with")
+        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a "no").
+        if not hmac.compare_digest(body["sig"].encode(), signature(body, self.key).encode()):
+            raise FleetError("bad signature")
+
+
+def _check_fields(body: Any, fields: dict[str, type], what: str) -> None:
+    """Known fields of the right type; lists hold non-empty strings. Floats and booleans never sign reproducibly."""
+    if not isinstance(body, dict):
+        raise FleetError(f"{what} is a JSON object")
+    for key, value in body.items():
+        kind = fields.get(key)
+        if kind is None:
+            raise FleetError(f"unknown field {key!r}")
+        if type(value) is not kind:
+            raise FleetError(f"{key!r} must be {_KIND_NAMES[kind]}")
+        if kind is list and not all(isinstance(item, str) and item for item in value):
+            raise FleetError(f"{key!r} must be a list of non-empty strings")
+
+
+_KIND_NAMES = {int: "an integer", str: "a string", list: "a list of strings"}
+
+
+def make_fragment(
+    name: str,
+    version: int,
+    *,
+    key: bytes,
+    toml: str | None = None,
+    hosts: list[str] | None = None,
+    label: str | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """A signed fragment: ``toml`` to put it, None to withdraw it (a signed tombstone)."""
+    body: dict[str, Any] = {"v": VERSION, "kind": "fragment", "name": name, "version": version}
+    body |= {"ts": int(time.time() if now is None else now), "op": "put" if toml is not None else "delete"}
+    if toml is not None:
+        body["toml"] = toml
+    if hosts:
+        body["hosts"] = list(hosts)
+    if label:
+        body["label"] = label
+    body["sig"] = signature(body, key)
+    return body
 
 
 def reply_topic_allowed(topic: str) -> bool:
