@@ -23,6 +23,7 @@ import apsw
 
 from .._version import __version__
 from ..config import loader as config_mod
+from ..config.fragments import merge
 from ..config.sections import Config
 from ..config.validation import Validator
 from ..errors import ConfigError
@@ -53,6 +54,12 @@ def load_config(path: str | None) -> Config:
     if path is None:
         return config_mod.parse(default_config_text(), "<embedded default config>")
     return config_mod.load(path)
+
+
+def _config_hash(config: Config, fragments: dict[str, Config]) -> str:
+    """osquery's config_hash: of the config file and every fragment in force."""
+    text = config.text + "".join(f"\0{name}\0{fragments[name].text}" for name in sorted(fragments))
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def configure_tables(config: Config) -> None:
@@ -87,7 +94,11 @@ class Daemon:
     """The running daemon; also the typed handle (streamq.sql.session.DaemonHandle) its tables see."""
 
     def __init__(self, config: Config) -> None:
-        self.config = config
+        self.config = config  # the config file merged with the fleet's fragments: what runs
+        self.local_config = config  # the config file alone
+        self.fragments: dict[str, Config] = {}  # fleet fragments in force, by name (streamq.daemon.fleet_config)
+        self._applying = asyncio.Lock()  # a SIGHUP and a fragment apply one at a time
+        self._skipped: dict[str, str] = {}  # the config file's pack queries that cannot run here
         self.host = config.host_identifier
         self.rings = Rings(config.rings.capacity, config.rings.max_age)
         self.sql = SqlThread()
@@ -105,6 +116,7 @@ class Daemon:
         self.config_hash = hashlib.sha1(config.text.encode()).hexdigest()
         self.control: Any = None
         self.fleet: Any = None
+        self.fleet_config: Any = None
         configure_tables(config)
         self.web: Any = None
         self.metrics: Any = None
@@ -135,6 +147,7 @@ class Daemon:
         report = checked(self.config)  # what `run --check` finds stops the start here, before any file
         manager.declare_stream_tables(self.config.sources)
         self.conn = await self.sql(connect, rings=self.rings, daemon=self)
+        self._skipped = report.skipped
         specs = {n: s for n, s in query_specs(self.config).items() if n not in report.skipped}
         # Sources are built (not started) first: a table no source fills is a config error,
         # and it must come before any file is created.
@@ -159,6 +172,10 @@ class Daemon:
         self._load_decorations = await self.sql(self._run_decorators, "load")
         for spec in specs.values():
             await self.scheduler.add(spec)
+        from .fleet_config import start_fleet_config
+
+        # Before the broker is reached: the fragments applied last time run from the start.
+        self.fleet_config = await start_fleet_config(self)
         from .control import start_control
 
         self.control = await start_control(self)  # last: its requests may read every part above
@@ -173,7 +190,7 @@ class Daemon:
             from .metrics import start_metrics
 
             self.metrics = await start_metrics(self, self.config.metrics.listen)
-        log.info("streamq %s running %s as %s", __version__, _queries(len(specs)), self.host)
+        log.info("streamq %s running %s as %s", __version__, _queries(len(self.scheduler.queries)), self.host)
 
     def _path_error(self, key: tuple[str, ...], path: str, err: BaseException) -> ConfigError:
         reason = getattr(err, "strerror", None) or str(err)
@@ -329,23 +346,41 @@ class Daemon:
         except ConfigError as err:
             log.error("reload refused, keeping the running config: %s", err)
             return
-        old_specs = {name: rt.spec for name, rt in self.scheduler.queries.items()}
-        new_specs = {n: s for n, s in query_specs(new).items() if n not in report.skipped}
-        if new.sinks != self.config.sinks:
-            await self._stop_sinks()
-            self.sinks, self.deliveries, self._delivery_tasks = {}, {}, []
-            await self._start_sinks(new)
-        self.config = new
-        configure_tables(new)
-        self.config_hash = hashlib.sha1(new.text.encode()).hexdigest()
-        await self._start_sources(new, new_specs)
-        for name in old_specs.keys() - new_specs.keys():
-            await self.scheduler.remove(name)
-        for name, spec in new_specs.items():
-            if old_specs.get(name) != spec:
+        self.local_config = new
+        await self._apply(merge(new, self.fragments), report.skipped)
+        if self.fleet_config is not None:
+            self.fleet_config.reconsider()  # its fragments are checked against this config's sinks
+        log.info("config reloaded: %s", _queries(len(self.scheduler.queries)))
+
+    async def apply_fragments(self, fragments: dict[str, Config]) -> None:
+        """Run the config file with ``fragments`` (name -> fragment) merged in, as a SIGHUP would."""
+        self.fragments = dict(fragments)
+        await self._apply(merge(self.local_config, self.fragments), self._skipped)
+
+    async def _apply(self, new: Config, skipped: dict[str, str]) -> None:
+        """Switch to ``new`` but its ``skipped`` pack queries: sinks restart if changed; only the
+        queries that changed restart."""
+        async with self._applying:
+            self._skipped = skipped
+            old_specs = {name: rt.spec for name, rt in self.scheduler.queries.items()}
+            new_specs = {n: s for n, s in query_specs(new).items() if n not in skipped}
+            if new.sinks != self.config.sinks:
+                await self._stop_sinks()
+                self.sinks, self.deliveries, self._delivery_tasks = {}, {}, []
+                await self._start_sinks(new)
+            decorators_changed = new.decorators != self.config.decorators
+            self.config = new
+            configure_tables(new)
+            self.config_hash = _config_hash(new, self.fragments)
+            await self._start_sources(new, new_specs)
+            for name in old_specs.keys() - new_specs.keys():
                 await self.scheduler.remove(name)
-                await self.scheduler.add(spec)
-        log.info("config reloaded: %s", _queries(len(new_specs)))
+            for name, spec in new_specs.items():
+                if old_specs.get(name) != spec:
+                    await self.scheduler.remove(name)
+                    await self.scheduler.add(spec)
+            if decorators_changed:
+                self._load_decorations = await self.sql(self._run_decorators, "load")
 
     async def _watch_memory(self) -> None:
         budget = self.config.schedule.memory_mb * 1024 * 1024
@@ -387,6 +422,8 @@ class Daemon:
             await self.control.stop()  # first: no request may start while the rest closes
         if self.web is not None:
             await self.web.stop()
+        if self.fleet_config is not None:
+            await self.fleet_config.stop()  # while the fleet connection can still carry its last report
         if self.fleet is not None:
             await self.fleet.stop()
         await self.scheduler.stop()

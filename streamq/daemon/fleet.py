@@ -120,10 +120,20 @@ class FleetResponder:
             await client.subscribe([(FLEET_TOPIC, 1), (host_topic(self.host, "query"), 1)])
             self._client = client
             log.info("fleet: answering on %s and %s at %s", FLEET_TOPIC, host_topic(self.host, "query"), self.broker)
-            async for message in client.messages:
-                task = asyncio.create_task(self._answer(client, message), name="fleet-request")
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
+            config = self.daemon.fleet_config  # signed config fragments share this connection
+            if config is not None:
+                await config.connected(client)
+            try:
+                async for message in client.messages:
+                    if config is not None and config.owns(message.topic.value):
+                        config.receive(message.topic.value, message.payload)
+                        continue
+                    task = asyncio.create_task(self._answer(client, message), name="fleet-request")
+                    self._inflight.add(task)
+                    task.add_done_callback(self._inflight.discard)
+            finally:
+                if config is not None:
+                    config.disconnected()
 
     async def _answer(self, client: Any, message: Any) -> None:
         from paho.mqtt.packettypes import PacketTypes

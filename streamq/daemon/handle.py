@@ -11,9 +11,15 @@ from ..sql.thread import SqlThread
 
 
 class DaemonServices(DaemonHandle, Protocol):
-    """What streamq.daemon.app.Daemon offers the servers it starts: its config, its rings and
-    the SQL thread every query runs on, besides what the streamq_* tables see."""
+    """What streamq.daemon.app.Daemon offers the servers it starts: its config, its rings,
+    the SQL thread every query runs on and a way to apply fleet fragments, besides what
+    the streamq_* tables see."""
 
-    config: Config
+    config: Config  # what runs: the config file merged with the fleet's fragments
+    local_config: Config  # the config file alone
     rings: Rings
     sql: SqlThread
+
+    async def apply_fragments(self, fragments: dict[str, Config]) -> None:
+        """Run the config file with these fleet fragments (name -> fragment) merged in, as SIGHUP would."""
+        ...

@@ -13,7 +13,10 @@ class DaemonHandle(Protocol):
 
     ``queries`` maps a query name to its runtime (spec, stats, denylisted); ``sinks`` a
     sink name to the sink (type, stats); ``fleet`` is the fleet responder and ``control``
-    the control socket's server, or None.
+    the control socket's server, or None; ``fleet_config`` is None unless the daemon
+    accepts fleet config fragments, else it has ``fragments`` (name ->
+    streamq.daemon.fleet_store.FragmentState) and ``labels.labels`` (name ->
+    streamq.daemon.labels.Label).
     """
 
     host: str
@@ -32,6 +35,9 @@ class DaemonHandle(Protocol):
 
     @property
     def control(self) -> Any | None: ...
+
+    @property
+    def fleet_config(self) -> Any | None: ...
 
 
 class Session:
