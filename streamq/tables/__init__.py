@@ -33,6 +33,7 @@ BUILTIN_MODULES = (
     "streamq.tables.events",
     "streamq.tables.audit_events",
     "streamq.tables.meta",
+    "streamq.tables.fleet_config",
     "streamq.tables.ipc",
     "streamq.tables.netconf",
     "streamq.tables.content",
