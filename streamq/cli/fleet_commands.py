@@ -1,10 +1,16 @@
-"""`streamq fleet query|hosts`: ask every daemon on a broker (docs/fleet.md)."""
+"""`streamq fleet query|hosts|push|status`: ask every daemon on a broker, send it config (docs/fleet.md).
+
+push exits 0 when published (with ``--wait``: every awaited host reported the new
+version and none refused it); 1 when a host refused it or did not report in time, or
+the broker could not be reached; 2 on usage: a bad fragment, no key, no broker.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from typing import Any
 
 from ..config.sections import FleetOptions
 from ..errors import ConfigError
@@ -31,6 +37,10 @@ def cmd_fleet(args: argparse.Namespace) -> int:
         statuses = asyncio.run(fleet.hosts(url, timeout=args.timeout))
         output.write_rows(sys.stdout, args.mode, ["host", "status"], sorted(statuses.items()))
         return 0
+    if args.fleet_command == "push":
+        return cmd_push(args, url, options)
+    if args.fleet_command == "status":
+        return cmd_status(args, url)
     key = _fleet_key(args, options)
     result = asyncio.run(
         fleet.query(url, args.sql, hosts=args.host, timeout=args.timeout, key=key, max_rows=args.max_rows)
@@ -81,3 +91,75 @@ def _fleet_key(args: argparse.Namespace, options: FleetOptions | None) -> bytes 
         return key.encode()
     key = args.key or os.environ.get("STREAMQ_FLEET_KEY")
     return key.encode() if key else (options.key_bytes if options else None)
+
+
+# -- config fragments: push and status ----------------------------------------------------------
+
+
+def cmd_push(args: argparse.Namespace, url: str, options: Any) -> int:
+    import asyncio
+
+    from ..daemon import fleet_push
+    from . import output
+
+    toml = _fragment_text(args)
+    key = _fleet_key(args, options)
+    if key is None:
+        raise ConfigError("fragments are signed: give --key-file F (or --key, $STREAMQ_FLEET_KEY, -c CONFIG)")
+    result = asyncio.run(
+        fleet_push.push(
+            url,
+            args.name,
+            key=key,
+            toml=toml,
+            hosts=args.host,
+            label=args.label,
+            wait=args.wait,
+            timeout=args.timeout,
+        )
+    )
+    verb = "withdrawn" if toml is None else "pushed"
+    print(f"streamq: {args.name} version {result.version} {verb}", file=sys.stderr)
+    if not args.wait:
+        return 0
+    rows = [
+        [host, e.get("state"), e.get("version"), e.get("applied"), e.get("reason")]
+        for host, e in sorted(result.done.items())
+    ]
+    output.write_rows(sys.stdout, args.mode, ["host", "state", "version", "applied", "reason"], rows)
+    for host, reason in result.refused.items():
+        print(f"streamq: {host}: refused version {result.version}: {reason}", file=sys.stderr)
+    for host in result.missing:
+        status = result.view.statuses.get(host) or "unknown"
+        said = "went offline" if status == "offline" else f"no report within {args.timeout:g}s (status: {status})"
+        print(f"streamq: {host}: {said}", file=sys.stderr)
+    if not result.awaited:
+        print("streamq: no online host reports fleet config (accept_config)", file=sys.stderr)
+    return 0 if result.complete else 1
+
+
+def _fragment_text(args: argparse.Namespace) -> str | None:
+    if args.delete:
+        if args.file or args.host or args.label:
+            raise ConfigError("--delete NAME withdraws a fragment everywhere: no FILE, --host or --label")
+        return None
+    if not args.file:
+        raise ConfigError("give the fragment: streamq fleet push NAME FILE.toml (or --delete NAME)")
+    try:
+        if args.file == "-":
+            return sys.stdin.read()
+        with open(args.file, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeError) as err:
+        raise ConfigError(f"cannot read {args.file}: {getattr(err, 'strerror', None) or err}") from None
+
+
+def cmd_status(args: argparse.Namespace, url: str) -> int:
+    import asyncio
+
+    from ..daemon import fleet_push
+    from . import output
+
+    view = asyncio.run(fleet_push.status(url, timeout=args.timeout))
+    output.write_rows(sys.stdout, args.mode, fleet_push.STATUS_COLUMNS, fleet_push.status_rows(view))
+    return 0

@@ -95,13 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
     fq.add_argument("--max-rows", type=_positive_int, metavar="N", help="ask each host for at most N rows")
     fq.add_argument("sql", metavar="SQL")
     fh = fleet_sub.add_parser("hosts", parents=[common], help="list the hosts the broker's status topics know")
-    for p in (fq, fh):
+    fp = _fleet_push_parser(fleet_sub, common)
+    fs = fleet_sub.add_parser(
+        "status", parents=[common], help="per host: config fragments applied, refused or pending, and when last seen"
+    )
+    for p in (fq, fh, fp, fs):
         p.add_argument("--broker", metavar="URL", help="mqtt[s]://[user:password@]host:port (default: [fleet] url)")
         p.add_argument("--timeout", type=_positive_float, default=5.0, metavar="S", help="wait this long (default 5)")
         p.add_argument("--json", dest="mode", action="store_const", const="json", default="pretty")
-    keys = fq.add_mutually_exclusive_group()
-    keys.add_argument("--key", metavar="K", help="shared key (default: $STREAMQ_FLEET_KEY, else [fleet] key)")
-    keys.add_argument("--key-file", metavar="F", help="read the shared key from this file")
+    for p in (fq, fp):
+        keys = p.add_mutually_exclusive_group()
+        keys.add_argument("--key", metavar="K", help="shared key (default: $STREAMQ_FLEET_KEY, else [fleet] key)")
+        keys.add_argument("--key-file", metavar="F", help="read the shared key from this file")
 
     co = sub.add_parser("completion", help="print a bash or zsh completion script for streamq")
     co.add_argument("shell", choices=("bash", "zsh"), help="the shell to complete in")
@@ -149,15 +154,48 @@ EXAMPLES = {
   streamq shell --connect /run/streamq/control.sock""",
     ("fleet",): """examples:
   streamq fleet hosts --broker mqtt://broker:1883
-  streamq fleet query --broker mqtt://broker:1883 --key-file fleet.key "SELECT * FROM listening_ports\"""",
+  streamq fleet query --broker mqtt://broker:1883 --key-file fleet.key "SELECT * FROM listening_ports"
+  streamq fleet push --broker mqtt://broker:1883 --key-file fleet.key web-ports web-ports.toml --wait
+  streamq fleet status --broker mqtt://broker:1883""",
     ("fleet", "query"): """example:
   streamq fleet query --broker mqtt://broker:1883 --key-file fleet.key --host web-1 "SELECT version FROM os_version\"""",
     ("fleet", "hosts"): """example:
   streamq fleet hosts --broker mqtts://user:secret@broker:8883 --json""",
+    ("fleet", "push"): """examples:
+  streamq fleet push --broker mqtt://broker:1883 --key-file fleet.key web-ports web-ports.toml --label web --wait
+  streamq fleet push --broker mqtt://broker:1883 --key-file fleet.key web-ports --delete""",
+    ("fleet", "status"): """example:
+  streamq fleet status --broker mqtt://broker:1883""",
     ("completion",): """examples:
   eval "$(streamq completion bash)"             (in ~/.bashrc)
   streamq completion zsh > ~/.zfunc/_streamq    (with fpath+=~/.zfunc before compinit in ~/.zshrc)""",
 }
+
+
+def _fleet_push_parser(fleet_sub, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    fp = fleet_sub.add_parser(
+        "push",
+        parents=[common],
+        help="send the fleet's daemons a signed config fragment (queries, packs, decorators, labels)",
+        description=PUSH_HELP,
+    )
+    fp.add_argument("name", metavar="NAME", help="the fragment's name; its queries run as NAME/QUERY")
+    fp.add_argument("file", nargs="?", metavar="FILE.toml", help="the fragment (- for stdin)")
+    fp.add_argument("--delete", action="store_true", help="withdraw fragment NAME from every host")
+    fp.add_argument("--host", action="append", metavar="H", help="only this host (repeat for several)")
+    fp.add_argument("--label", metavar="LABEL", help="only hosts where [labels.LABEL] returns rows")
+    fp.add_argument("--wait", action="store_true", help="return once every online host reported the new version")
+    return fp
+
+
+PUSH_HELP = """\
+Publish a signed, versioned config fragment as a retained MQTT message on
+streamq/fleet/config/NAME. Daemons with [fleet] accept_config = true verify it,
+check it as `run --check` would, and run its queries as NAME/QUERY; a new version
+replaces the old one, and unchanged queries keep their state. A fragment holds
+[queries.*], [packs.NAME] (inline osquery packs), [decorators] and [labels.*], and
+nothing that could send data elsewhere (no sinks, sources or keys).
+"""
 
 
 TAIL_HELP = """\
