@@ -334,12 +334,12 @@ def test_forged_tampered_replayed_and_mistargeted_fragments_are_refused_and_coun
         ('[fleet]\nurl = "mqtt://elsewhere:1883"\n', "fleet: not allowed here", True),
         ('[state]\npath = "/tmp/x.db"\n', "state: not allowed here", True),
         ('[packs]\npaths = ["/etc/streamq/packs/*.conf"]\n', "packs.paths: a fragment writes its packs inline", True),
-        ("[queries.x]\nsql = \"ATTACH DATABASE '/tmp/sqfc.db' AS x\"\n", "not a query", False),
+        ("[queries.x]\nsql = \"ATTACH DATABASE '/tmp/sqfc.db' AS x\"\n", "read-only connection: ATTACH", False),
         ("[queries.x]\nsql = \"SELECT load_extension('/tmp/evil.so')\"\n", "load_extension", False),
         ('[queries.x]\nsql = "SELECT 1; SELECT 2"\n', "one statement per query", False),
         ('[queries.x]\nsql = "SELECT 1"\nsinks = ["nope"]\n', "unknown sink 'nope' (sinks: out)", False),
-        ('[labels.l]\nsql = "DELETE FROM x"\n', "not a query", False),
-        ('[decorators]\nalways = ["PRAGMA user_version = 1"]\n', "not a query", False),
+        ('[labels.l]\nsql = "DELETE FROM x"\n', "labels.l.sql: not allowed on the read-only connection: DELETE", False),
+        ('[decorators]\nalways = ["PRAGMA user_version = 1"]\n', "read-only connection: PRAGMA user_version", False),
     ],
 )
 def test_a_fragment_that_could_redirect_data_or_write_is_refused_whole(
@@ -400,7 +400,7 @@ def test_a_daemon_restarted_with_the_broker_down_runs_its_last_applied_fragments
         port = broker.port
         broker.stop()
         d.start()
-        assert retry(lambda: "running 1 queries" in d.stderr() or d.proc.poll() is not None, timeout=20), d.stderr()
+        assert retry(lambda: "running 1 query as" in d.stderr() or d.proc.poll() is not None, timeout=20), d.stderr()
         assert retry(lambda: (d.dir / "run/control.sock").exists() and d.scheduled(name) == [f"{name}/q"])
         row = d.fragment(name)
         assert (row["state"], row["applied_version"]) == ("applied", 1)

@@ -107,14 +107,7 @@ class Verifier:
 
     def check(self, body: Any, topic: str, response_topic: str | None, *, now: float | None = None) -> None:
         """Return if the request may run here; raise FleetError with the reason otherwise."""
-        if not isinstance(body, dict):
-            raise FleetError("a request is a JSON object")
-        for key, value in body.items():
-            kind = _FIELDS.get(key)
-            if kind is None:
-                raise FleetError(f"unknown field {key!r}")
-            if type(value) is not kind:  # bool is not int, and floats would not sign reproducibly
-                raise FleetError(f"{key!r} must be {'an integer' if kind is int else 'a string'}")
+        _check_fields(body, _FIELDS, "a request")
         if body.get("v") != VERSION:
             raise FleetError(f"unsupported request version {body.get('v')!r} (this host speaks {VERSION})")
         for key in ("id", "sql", "target"):
@@ -132,9 +125,7 @@ class Verifier:
             raise FleetError("unsigned request refused: this host requires an HMAC-SHA256 signature")
         if self.key is None:
             return  # allow_unsigned without a key: a signature cannot be checked, and is not needed
-        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a "no").
-        if not hmac.compare_digest(body["sig"].encode(), signature(body, self.key).encode()):
-            raise FleetError("bad signature")
+        _check_signature(body, self.key)
         now = time.time() if now is None else now
         if "ts" not in body or abs(now - body["ts"]) > self.max_age:
             raise FleetError(f"request timestamp more than {self.max_age:g}s away from this host's clock")
@@ -168,9 +159,13 @@ class Verifier:
             raise FleetError("'op' is 'put' with 'toml', or 'delete' without")
         if self.key is None:
             raise FleetError("this host has no fleet key to check fragments with")
-        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a "no").
-        if not hmac.compare_digest(body["sig"].encode(), signature(body, self.key).encode()):
-            raise FleetError("bad signature")
+        _check_signature(body, self.key)
+
+
+def _check_signature(body: dict[str, Any], key: bytes) -> None:
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a "no").
+    if not hmac.compare_digest(body["sig"].encode(), signature(body, key).encode()):
+        raise FleetError("bad signature")
 
 
 def _check_fields(body: Any, fields: dict[str, type], what: str) -> None:
