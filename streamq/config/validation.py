@@ -18,10 +18,11 @@ def line_of(text: str, path: tuple[str, ...]) -> int | None:
     """The line where the key ``path`` is set, found by scanning headers and assignments.
 
     An exact match wins; otherwise the line of the longest prefix of ``path``
-    (an inline table, or the section header) is the best pointer we have.
+    (an inline table, or the section header) is the best pointer we have; failing
+    that, the first key under ``path`` (``[sinks.x]`` for ``sinks``).
     """
     current: tuple[str, ...] = ()
-    best, best_len = None, 0
+    best, best_len, under = None, 0, None
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.split("#", 1)[0].strip()
         header = re.match(r"^\[\[?\s*([^\]]+?)\s*\]\]?$", stripped)
@@ -37,7 +38,9 @@ def line_of(text: str, path: tuple[str, ...]) -> int | None:
             return number
         if path[: len(full)] == full and len(full) > best_len:
             best, best_len = number, len(full)
-    return best
+        if under is None and full[: len(path)] == path:
+            under = number
+    return best if best is not None else under
 
 
 def _key_parts(key: str) -> list[str]:
