@@ -291,8 +291,9 @@ class FleetConfig:
     def _define_labels(self, local: Config) -> dict[str, str]:
         """Evaluate the labels of the config file and of every fragment meant for this host.
 
-        The config file's definition wins; a fragment that defines a label differently
-        from one before it (by name) is refused: which one is meant would be a guess.
+        The config file's definition wins: a host's own file has the last word on what it
+        is. A fragment that defines a label differently from a fragment before it (by name)
+        is refused: which of the two is meant would be a guess.
         """
         wanted = {name: (options, "config") for name, options in local.labels.items()}
         conflicts: dict[str, str] = {}
@@ -303,7 +304,7 @@ class FleetConfig:
             parsed = self._parse(envelope)
             for label, options in parsed.labels.items() if isinstance(parsed, Config) else ():
                 have = wanted.setdefault(label, (options, f"fragment {name}"))
-                if have[0] != options:
+                if have[0] != options and have[1] != "config":
                     conflicts[name] = f"label {label!r} is defined differently by {have[1]}"
         self.labels.define(wanted)
         return conflicts
