@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from mqtt_broker import MOSQUITTO, mosquitto, start_broker  # noqa: F401  (the fixture)
 
-from conftest import retry, run_cli
+from conftest import ROOT, retry, run_cli
 from streamq.client import Client
 from streamq.daemon import fleet_protocol
 
@@ -48,6 +48,9 @@ path = "{self.dir}/run/control.sock"
 [sinks.out]
 type = "file"
 path = "{self.dir}/out.jsonl"
+[sinks.mq]
+type = "mqtt"
+url = "{broker_url}"
 [labels.web]
 sql = "SELECT 1 FROM file WHERE path = '{self.dir}/web'"
 interval = "250ms"
@@ -213,6 +216,39 @@ def test_a_host_push_reaches_only_that_host(daemons, mosquitto, root):  # noqa: 
         assert other.fragment(name)["reason"] == "for b, not this host"
 
 
+def test_fragment_query_results_reach_the_mqtt_sink_on_a_two_level_topic(daemons, mosquitto, root):  # noqa: F811
+    name = unique("mq")
+    text = f'[queries.snap]\nsql = "{STABLE}"\ninterval = "200ms"\nsnapshot = true\n'
+    result, _ = push_wait(mosquitto, root, name, text, "--host", "a")
+    assert result.returncode == 0, result.stderr
+    lines = mosquitto.subscribe(f"streamq/a/{name}/#", 1, timeout=5)
+    assert lines, "no result line on streamq/a/<fragment>/<query>"
+    line = json.loads(lines[0])
+    assert line["name"] == f"{name}/snap" and line["hostIdentifier"] == "a"
+
+
+def test_the_docs_worked_example_runs(daemons, mosquitto, root):  # noqa: F811
+    """docs/fleet.md's fragment (alert on new listening ports) pushed --label web: a has its web marker."""
+    doc = (ROOT / "docs" / "fleet.md").read_text()
+    (fragment,) = [block for block in doc.split("```toml\n")[1:] if block.startswith("# web-ports.toml")]
+    fragment = fragment.split("```")[0]
+    a = daemons[0]
+    (a.dir / "web").touch()
+    try:
+        assert retry(lambda: a.query("SELECT member FROM streamq_fleet_labels WHERE name = 'web'") == [{"member": 1}])
+        result, rows = push_wait(mosquitto, root, "web-ports", fragment, "--label", "web")
+        assert result.returncode == 0, result.stderr
+        assert {r["host"]: r["state"] for r in rows} == {"a": "applied", "b": "skipped", "c": "skipped"}
+        # The host's own [labels.web] (a marker file here) wins over the fragment's (nginx running).
+        assert a.query("SELECT defined_by FROM streamq_fleet_labels WHERE name = 'web'") == [{"defined_by": "config"}]
+        expected = a.query("SELECT count(*) AS n FROM listening_ports WHERE port != 0")[0]["n"]
+        assert retry(lambda: len(a.lines("web-ports/new_listening_ports")) >= min(expected, 1), timeout=10)
+        assert all(x["action"] == "added" for x in a.lines("web-ports/new_listening_ports"))
+    finally:
+        (a.dir / "web").unlink()
+        push(mosquitto, "web-ports", "--delete", "--wait")
+
+
 # -- versions ---------------------------------------------------------------------------------------
 
 
@@ -337,7 +373,7 @@ def test_forged_tampered_replayed_and_mistargeted_fragments_are_refused_and_coun
         ("[queries.x]\nsql = \"ATTACH DATABASE '/tmp/sqfc.db' AS x\"\n", "read-only connection: ATTACH", False),
         ("[queries.x]\nsql = \"SELECT load_extension('/tmp/evil.so')\"\n", "load_extension", False),
         ('[queries.x]\nsql = "SELECT 1; SELECT 2"\n', "one statement per query", False),
-        ('[queries.x]\nsql = "SELECT 1"\nsinks = ["nope"]\n', "unknown sink 'nope' (sinks: out)", False),
+        ('[queries.x]\nsql = "SELECT 1"\nsinks = ["nope"]\n', "unknown sink 'nope' (sinks: out, mq)", False),
         ('[labels.l]\nsql = "DELETE FROM x"\n', "labels.l.sql: not allowed on the read-only connection: DELETE", False),
         ('[decorators]\nalways = ["PRAGMA user_version = 1"]\n', "read-only connection: PRAGMA user_version", False),
     ],
