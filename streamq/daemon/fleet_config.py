@@ -212,36 +212,43 @@ class FleetConfig:
         if first:
             await self.labels.evaluate()  # a restart runs label-targeted fragments from the start, too
         in_force: dict[str, Config] = {}
+        decided: list[tuple[FragmentState, Outcome, int | None]] = []
         for name, st in sorted(self.fragments.items()):
-            outcome = await self._outcome(st, local, conflicts.get(name))
-            if outcome is not None and outcome.config is not None:
-                in_force[name] = outcome.config
-            else:
-                st.applied, st.queries = None, 0
-        await self._apply(in_force)
+            if st.latest is None:
+                continue
+            newest, running, version = await self._outcome(st, local, conflicts.get(name))
+            if running is not None:
+                in_force[name] = running
+            decided.append((st, newest, version))
+        await self._apply(in_force)  # first: a fragment shown applied (or dropped) here is so already
+        for st, newest, version in decided:
+            self._settle(st, newest, version, in_force.get(st.name))
         self._save()
         self._report_due = True
 
-    async def _outcome(self, st: FragmentState, local: Config, conflict: str | None) -> Outcome | None:
-        """What runs of fragment ``st``: its newest version, or while that is refused, the one before."""
-        if st.latest is None:
-            return None
-        outcome = await self._decide(st.latest, local, conflict)
-        if outcome.state == "refused" and st.reason != outcome.reason:
-            st.refused += 1
-            self.refused += 1
-            log.warning("fleet config: %s version %d refused: %s", st.name, st.version, outcome.reason)
-        st.settle(outcome.state, outcome.reason)
-        running = st.latest
-        if outcome.state == "refused":
+    async def _outcome(
+        self, st: FragmentState, local: Config, conflict: str | None
+    ) -> tuple[Outcome, Config | None, int | None]:
+        """The newest version's outcome, and what runs: that version, or while it is refused, the one before."""
+        newest = await self._decide(st.latest, local, conflict)
+        running, outcome = st.latest, newest
+        if newest.state == "refused":
             if st.good is None or st.good is st.latest:
-                return None
+                return newest, None, None
             running, outcome = st.good, await self._decide(st.good, local, None)
         else:
             st.good = st.latest
-        if outcome.config is not None:
-            st.applied, st.queries = running["version"], len(outcome.config.queries)
-        return outcome
+        if outcome.config is None:
+            return newest, None, None
+        return newest, outcome.config, running["version"]
+
+    def _settle(self, st: FragmentState, newest: Outcome, version: int | None, running: Config | None) -> None:
+        if newest.state == "refused" and st.reason != newest.reason:
+            st.refused += 1
+            self.refused += 1
+            log.warning("fleet config: %s version %d refused: %s", st.name, st.version, newest.reason)
+        st.settle(newest.state, newest.reason)
+        st.applied, st.queries = version, len(running.queries) if running is not None else 0
 
     async def _decide(self, envelope: dict, local: Config, conflict: str | None) -> Outcome:
         if envelope["op"] == "delete":
