@@ -15,6 +15,7 @@ queries are named ``<fragment>/<query>``, which no query of a config file can be
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from collections.abc import Mapping
 
@@ -66,3 +67,9 @@ def _decorators(a: DecoratorOptions, b: DecoratorOptions) -> DecoratorOptions:
     for seconds, sqls in b.interval.items():
         interval.setdefault(seconds, []).extend(sqls)
     return dataclasses.replace(a, load=[*a.load, *b.load], always=[*a.always, *b.always], interval=interval)
+
+
+def config_hash(local: Config, fragments: Mapping[str, Config]) -> str:
+    """osquery's config_hash, of what a daemon runs: its config file and every fragment in force."""
+    text = local.text + "".join(f"\0{name}\0{fragments[name].text}" for name in sorted(fragments))
+    return hashlib.sha1(text.encode()).hexdigest()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import signal
@@ -23,7 +22,7 @@ import apsw
 
 from .._version import __version__
 from ..config import loader as config_mod
-from ..config.fragments import merge
+from ..config.fragments import config_hash, merge
 from ..config.sections import Config
 from ..config.validation import Validator
 from ..errors import ConfigError
@@ -36,6 +35,7 @@ from ..sources import manager, table_sources
 from ..sql.connection import connect
 from ..sql.thread import SqlThread
 from .check import Report, check
+from .decorators import Decorations
 from .queries import QuerySpec, query_specs
 from .scheduler import QueryRuntime, Scheduler
 from .state import StateStore
@@ -54,12 +54,6 @@ def load_config(path: str | None) -> Config:
     if path is None:
         return config_mod.parse(default_config_text(), "<embedded default config>")
     return config_mod.load(path)
-
-
-def _config_hash(config: Config, fragments: dict[str, Config]) -> str:
-    """osquery's config_hash: of the config file and every fragment in force."""
-    text = config.text + "".join(f"\0{name}\0{fragments[name].text}" for name in sorted(fragments))
-    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def configure_tables(config: Config) -> None:
@@ -112,8 +106,8 @@ class Daemon:
         self._mode_log: asyncio.Task | None = None
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
-        self._load_decorations: dict[str, Any] = {}
-        self.config_hash = hashlib.sha1(config.text.encode()).hexdigest()
+        self.decorations = Decorations()
+        self.config_hash = config_hash(config, {})
         self.control: Any = None
         self.fleet: Any = None
         self.fleet_config: Any = None
@@ -164,12 +158,12 @@ class Daemon:
             self.config.schedule,
             host=self.host,
             notify_sinks=self._wake_sinks,
-            decorations=self._decorations,
+            decorations=lambda: self.decorations.current(self.conn, self.config.decorators),
         )
         self.scheduler.generation = self.generation
         await self._start_sinks(self.config)
         self._run_sources(sources)
-        self._load_decorations = await self.sql(self._run_decorators, "load")
+        await self.sql(self.decorations.load, self.conn, self.config.decorators)
         for spec in specs.values():
             await self.scheduler.add(spec)
         from .fleet_config import start_fleet_config
@@ -283,27 +277,6 @@ class Daemon:
             if delivery:
                 delivery.wake.set()
 
-    # -- decorators ---------------------------------------------------------------------------
-
-    def _run_decorators(self, kind: str) -> dict[str, Any]:
-        decorated: dict[str, Any] = {}
-        for sql in getattr(self.config.decorators, kind):
-            try:
-                rows = self.conn.query(sql)
-            except Exception as err:
-                log.warning("decorator %r failed: %s", sql, err)
-                continue
-            if rows:
-                decorated.update({k: v for k, v in rows[0].items()})
-        return decorated
-
-    def _decorations(self) -> dict[str, Any]:
-        # Runs on the SQL thread, inside a query run.
-        out = dict(self._load_decorations)
-        if self.config.decorators.always:
-            out.update(self._run_decorators("always"))
-        return out
-
     # -- run / stop / reload ------------------------------------------------------------------
 
     async def run(self) -> int:
@@ -371,7 +344,7 @@ class Daemon:
             decorators_changed = new.decorators != self.config.decorators
             self.config = new
             configure_tables(new)
-            self.config_hash = _config_hash(new, self.fragments)
+            self.config_hash = config_hash(self.local_config, self.fragments)
             await self._start_sources(new, new_specs)
             for name in old_specs.keys() - new_specs.keys():
                 await self.scheduler.remove(name)
@@ -380,7 +353,7 @@ class Daemon:
                     await self.scheduler.remove(name)
                     await self.scheduler.add(spec)
             if decorators_changed:
-                self._load_decorations = await self.sql(self._run_decorators, "load")
+                await self.sql(self.decorations.load, self.conn, self.config.decorators)
 
     async def _watch_memory(self) -> None:
         budget = self.config.schedule.memory_mb * 1024 * 1024
