@@ -227,6 +227,22 @@ def test_fragment_query_results_reach_the_mqtt_sink_on_a_two_level_topic(daemons
     assert line["name"] == f"{name}/snap" and line["hostIdentifier"] == "a"
 
 
+def test_fragment_decorators_decorate_the_hosts_result_lines_until_withdrawn(daemons, mosquitto, root):  # noqa: F811
+    name = unique("deco")
+    text = query_toml(q=STABLE) + "[decorators]\nload = [\"SELECT 'fleet' AS managed_by\"]\n"
+    result, _ = push_wait(mosquitto, root, name, text, "--host", "b")
+    assert result.returncode == 0, result.stderr
+    b = daemons[1]
+    assert retry(lambda: len(b.lines(f"{name}/q")) == 2, timeout=5)
+    assert {x["decorations"].get("managed_by") for x in b.lines(f"{name}/q")} == {"fleet"}
+    gone = push(mosquitto, name, "--delete", "--wait")
+    assert gone.returncode == 0, gone.stderr
+    again = unique("plain")
+    result, _ = push_wait(mosquitto, root, again, query_toml(q=STABLE), "--host", "b")
+    assert retry(lambda: len(b.lines(f"{again}/q")) == 2, timeout=5)
+    assert all("managed_by" not in x["decorations"] for x in b.lines(f"{again}/q"))
+
+
 def test_the_docs_worked_example_runs(daemons, mosquitto, root):  # noqa: F811
     """docs/fleet.md's fragment (alert on new listening ports) pushed --label web: a has its web marker."""
     doc = (ROOT / "docs" / "fleet.md").read_text()
