@@ -464,6 +464,16 @@ def test_a_daemon_restarted_with_the_broker_down_runs_its_last_applied_fragments
         again, rows = push_wait(broker, root, name, query_toml(q=STABLE))
         assert again.returncode == 0, again.stderr
         assert [(r["host"], r["version"], r["state"]) for r in rows] == [("r1", 2, "applied")]
+        # The kept file is checked again when read: edited by hand, it runs nothing.
+        d.stop()
+        broker.stop()
+        kept = d.dir / "state.fleet.json"
+        data = json.loads(kept.read_text())
+        data["fragments"][name]["envelope"]["toml"] = query_toml(q=STABLE, extra="SELECT 9 AS n")
+        kept.write_text(json.dumps(data))
+        d.start()
+        assert retry(lambda: "running 0 queries as" in d.stderr() or d.proc.poll() is not None, timeout=20)
+        assert f"stored fragment {name!r} refused: bad signature" in d.stderr()
     finally:
         d.stop()
         broker.stop()

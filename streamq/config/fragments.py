@@ -25,12 +25,20 @@ from .sections import Config, DecoratorOptions
 
 SECTIONS = ("queries", "packs", "decorators", "labels")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
+_LABEL = re.compile(r"^[A-Za-z0-9_.\-]+$")  # as [labels.NAME] names are (streamq.config.queries)
 
 
 def name_problem(name: str) -> str | None:
     """Why ``name`` cannot name a fragment (it becomes a topic level and a query-name prefix), or None."""
     if not _NAME.match(name):
         return f"fragment name {name!r}: use 1-64 letters, digits, '_', '-' and '.', not starting with '-' or '.'"
+    return None
+
+
+def label_problem(label: str) -> str | None:
+    """Why ``label`` cannot name a label ([labels.NAME] names), or None."""
+    if not _LABEL.match(label):
+        return f"label {label!r}: use letters, digits, '_', '-' and '.'"
     return None
 
 

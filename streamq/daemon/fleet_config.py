@@ -36,7 +36,7 @@ from ..errors import ConfigError, QueryError
 from ..sql.readonly import Limits, ReadOnlyConnection
 from .fleet_check import check_fragment
 from .fleet_protocol import CONFIG_PREFIX, MAX_REQUEST, REPORT_PREFIX, FleetError, Verifier, dumps, topic_safe
-from .fleet_store import FragmentState, digest, load_store, save_store, store_path
+from .fleet_store import FragmentState, digest, load_states, save_store, store_path
 from .handle import DaemonServices
 from .labels import Labels
 
@@ -223,6 +223,7 @@ class FleetConfig:
         await self._apply(in_force)  # first: a fragment shown applied (or dropped) here is so already
         for st, newest, version in decided:
             self._settle(st, newest, version, in_force.get(st.name))
+        self._forget_old_versions()
         self._save()
         self._report_due = True
 
@@ -295,6 +296,13 @@ class FleetConfig:
                 self._checked[key] = " ".join(str(err).split())
         return self._checked[key]
 
+    def _forget_old_versions(self) -> None:
+        """Keep parsed and checked fragments only for the versions a fragment may still run."""
+        keep = {digest(e) for st in self.fragments.values() for e in (st.latest, st.good) if e is not None}
+        for cache in (self._parsed, self._checked):
+            for key in cache.keys() - keep:
+                del cache[key]
+
     def _define_labels(self, local: Config) -> dict[str, str]:
         """Evaluate the labels of the config file and of every fragment meant for this host.
 
@@ -337,19 +345,9 @@ class FleetConfig:
     # -- keeping and reporting ---------------------------------------------------------------
 
     def _load(self) -> None:
-        for name, entry in load_store(self.path).items():
-            envelope = entry.get("envelope")
-            try:
-                self.verifier.check_fragment(envelope, CONFIG_PREFIX + name)
-            except FleetError as err:
-                log.error("fleet config: stored fragment %r refused: %s", name, err)
-                continue
-            st = self.fragments[name] = FragmentState(name, latest=envelope, good=envelope)
-            floor = entry.get("floor")
-            if isinstance(floor, int) and floor > envelope["version"] and isinstance(entry.get("digest"), str):
-                st.floor, st.floor_digest = floor, entry["digest"]
-            else:
-                st.floor, st.floor_digest = envelope["version"], digest(envelope)
+        self.fragments = load_states(
+            self.path, lambda name, body: self.verifier.check_fragment(body, CONFIG_PREFIX + name)
+        )
 
     def _save(self) -> None:
         now = [(n, st.floor, st.floor_digest, st.good and digest(st.good)) for n, st in sorted(self.fragments.items())]

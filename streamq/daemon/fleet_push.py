@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config.fragments import name_problem, parse_fragment
+from ..config.fragments import label_problem, name_problem, parse_fragment
 from ..errors import ConfigError
 from ..mqtt import parse_url
 from .fleet_client import _note_status, _session
@@ -105,7 +105,7 @@ async def push(
     """Publish fragment ``name`` (``toml`` None: withdraw it), then with ``wait`` collect the hosts' reports."""
     import aiomqtt
 
-    problem = name_problem(name)
+    problem = name_problem(name) or (label_problem(label) if label else None)
     if problem:
         raise ConfigError(problem)
     for host in hosts or ():

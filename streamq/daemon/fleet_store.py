@@ -15,10 +15,11 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .fleet_protocol import canonical
+from .fleet_protocol import FleetError, canonical
 
 log = logging.getLogger("streamq.daemon.fleet_config")
 
@@ -76,6 +77,25 @@ class FragmentState:
 
 def store_path(state_path: str) -> str:
     return os.path.splitext(os.path.abspath(state_path))[0] + ".fleet.json"
+
+
+def load_states(path: str, verify: Callable[[str, Any], None]) -> dict[str, FragmentState]:
+    """The fragments kept at ``path``; ``verify(name, envelope)`` raises FleetError for one to leave out."""
+    states = {}
+    for name, entry in load_store(path).items():
+        envelope = entry.get("envelope")
+        try:
+            verify(name, envelope)
+        except FleetError as err:
+            log.error("fleet config: stored fragment %r refused: %s", name, err)
+            continue
+        st = states[name] = FragmentState(name, latest=envelope, good=envelope)
+        floor = entry.get("floor")
+        if isinstance(floor, int) and floor > envelope["version"] and isinstance(entry.get("digest"), str):
+            st.floor, st.floor_digest = floor, entry["digest"]  # a newer version was seen, and refused
+        else:
+            st.floor, st.floor_digest = envelope["version"], digest(envelope)
+    return states
 
 
 def load_store(path: str) -> dict[str, dict[str, Any]]:
