@@ -3,12 +3,16 @@ inline packs, labels, and the config a daemon runs (its file merged with fragmen
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import textwrap
 
 import pytest
 
 from streamq.config.fragments import merge, name_problem, parse_fragment
 from streamq.config.loader import parse
+from streamq.config.options import fields_of
+from streamq.config.sections import QueryOptions
 from streamq.errors import ConfigError
 
 LOCAL = """\
@@ -142,3 +146,26 @@ def test_accept_config_needs_a_key():
     with pytest.raises(ConfigError, match=r"fleet\.accept_config: needs key or key_file"):
         parse(base + "allow_unsigned = true\n", "c.toml")
     assert parse(base + 'key = "k"\n', "c.toml").fleet.accept_config is True
+
+
+def _toml_value(value) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        return json.dumps(value)
+    return None
+
+
+def test_a_fragment_query_takes_every_key_a_config_files_query_takes():
+    """One loader: every QueryOptions key (set to its default) reads the same in a fragment as in a config file."""
+    lines = ["[queries.q]", 'sql = "SELECT 1 AS one"', 'interval = "5s"']
+    for name, f in fields_of(QueryOptions).items():
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        value = _toml_value(default)
+        if name not in ("sql", "interval", "sinks") and value is not None:
+            lines.append(f"{name} = {value}")
+    text = "\n".join(lines) + "\n"
+    local = parse(text, "c.toml")
+    fragment = parse_fragment(text, "f1", base=local.replace(queries={}))
+    assert fragment.queries["q"] == local.queries["q"]
+    assert len(lines) >= 10  # the block really sets most keys
