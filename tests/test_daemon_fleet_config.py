@@ -292,6 +292,24 @@ def test_a_new_version_replaces_the_old_and_unchanged_queries_keep_their_diff_st
         assert d.fragment(name)["applied_version"] == 2
 
 
+def test_a_sighup_keeps_the_fragments_in_force_and_their_state(daemons, mosquitto, root):  # noqa: F811
+    name = unique("hup")
+    result, _ = push_wait(mosquitto, root, name, query_toml(q=STABLE), "--host", "c")
+    assert result.returncode == 0, result.stderr
+    c = daemons[2]
+    assert retry(lambda: len(c.lines(f"{name}/q")) == 2, timeout=5)
+    reloads = c.stderr().count("config reloaded")
+    c.proc.send_signal(signal.SIGHUP)
+    assert retry(lambda: c.stderr().count("config reloaded") > reloads, timeout=10), c.stderr()
+    assert c.scheduled(name) == [f"{name}/q"]
+    runs = c.query(f"SELECT executions FROM streamq_schedule WHERE name = '{name}/q'")[0]["executions"]
+    assert retry(
+        lambda: c.query(f"SELECT executions FROM streamq_schedule WHERE name = '{name}/q'")[0]["executions"] >= runs + 3
+    )
+    assert len(c.lines(f"{name}/q")) == 2  # no second "added" burst after the reload
+    assert c.fragment(name)["state"] == "applied"
+
+
 def test_delete_removes_the_fragments_queries_everywhere(daemons, mosquitto, root):  # noqa: F811
     name = unique("del")
     result, _ = push_wait(mosquitto, root, name, query_toml(q=STABLE))

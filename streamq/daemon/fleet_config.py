@@ -230,10 +230,11 @@ class FleetConfig:
     async def _outcome(
         self, st: FragmentState, local: Config, conflict: str | None
     ) -> tuple[Outcome, Config | None, int | None]:
-        """The newest version's outcome, and what runs: that version, or while it is refused, the one before."""
+        """The newest version's outcome, and what runs: that version, or while it is refused (or waits
+        for its label's first evaluation), the one before."""
         newest = await self._decide(st.latest, local, conflict)
         running, outcome = st.latest, newest
-        if newest.state == "refused":
+        if newest.state in ("refused", "pending"):
             if st.good is None or st.good is st.latest:
                 return newest, None, None
             running, outcome = st.good, await self._decide(st.good, local, None)
