@@ -11,7 +11,8 @@ import textwrap
 import pytest
 
 from streamq.config.loader import parse
-from streamq.daemon.app import default_config_text, query_specs
+from streamq.daemon.app import query_specs
+from streamq.daemon.configuration import default_config_text
 from streamq.errors import ConfigError
 
 GOOD = """\

@@ -14,7 +14,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
     from ..config.sections import MetricsOptions
-    from ..daemon.app import Daemon, default_config_text, load_config
+    from ..daemon.app import Daemon
+    from ..daemon.configuration import default_config_text, load_config
     from ..daemon.systemd import configure_logging
 
     if args.print_config:

@@ -15,18 +15,15 @@ import os
 import signal
 import time
 import uuid
-from importlib import resources
 from typing import Any
 
 import apsw
 
 from .._version import __version__
-from ..config import loader as config_mod
 from ..config.fragments import config_hash, merge
 from ..config.sections import Config
 from ..config.validation import Validator
 from ..errors import ConfigError
-from ..host import dockerapi
 from ..ring import Rings
 from ..sinks import sink_class
 from ..sinks.base import Sink, reopen_all
@@ -34,7 +31,7 @@ from ..sinks.delivery import Delivery
 from ..sources import manager, table_sources
 from ..sql.connection import connect
 from ..sql.thread import SqlThread
-from .check import Report, check
+from .configuration import checked, configure_tables, load_config
 from .decorators import Decorations
 from .queries import QuerySpec, query_specs
 from .scheduler import QueryRuntime, Scheduler
@@ -43,41 +40,6 @@ from .systemd import Notifier, status_line
 
 log = logging.getLogger("streamq.daemon.app")
 SHUTDOWN_BUDGET = 4.0  # seconds for draining sinks at stop; the process exits within 5 s
-
-
-def default_config_text() -> str:
-    return resources.files("streamq").joinpath("default.toml").read_text(encoding="utf-8")
-
-
-def load_config(path: str | None) -> Config:
-    """The config at ``path``, or the embedded default when there is none."""
-    if path is None:
-        return config_mod.parse(default_config_text(), "<embedded default config>")
-    return config_mod.load(path)
-
-
-def configure_tables(config: Config) -> None:
-    """Hand the tables that read config their sections: the Docker engine's socket,
-    prometheus_metrics' targets, yara's signature groups."""
-    from ..host import yarascan
-    from ..tables import web
-
-    dockerapi.configure(socket=config.docker.socket, timeout=config.docker.timeout)
-    web.configure_prometheus(config.prometheus_targets.urls, config.prometheus_targets.timeout)
-    yarascan.SIGNATURE_GROUPS.clear()
-    yarascan.SIGNATURE_GROUPS.update(config.yara.signatures)
-
-
-def checked(config: Config) -> Report:
-    """streamq.daemon.check's report, its warnings logged; ConfigError if `run --check` would fail."""
-    report = check(config)
-    if report.errors:
-        raise ConfigError("; ".join(report.errors))
-    for warning in report.warnings:
-        log.warning("%s", warning)
-    for name, why in report.skipped.items():
-        log.warning("pack query %s skipped: %s", name, why)
-    return report
 
 
 def _queries(n: int) -> str:
