@@ -22,6 +22,7 @@ LAYERS = {
     "sources": 3,
     "sinks": 3,
     "tables": 3,
+    "stream": 3,
     "client": 3,
     "daemon": 4,
     "web": 4,

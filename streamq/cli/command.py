@@ -176,22 +176,58 @@ def _follow(args: argparse.Namespace, config) -> int:
         return 0  # Ctrl-C (or SIGTERM) is how a user ends --follow
 
 
+def stream_options(args: argparse.Namespace):
+    """The streaming flags as a StreamSpec; a wrong one is a usage error (exit 2)."""
+    from ..stream.spec import stream_spec
+
+    def columns(text: str | None) -> list[str]:
+        return [c.strip() for c in text.split(",") if c.strip()] if text else []
+
+    try:
+        return stream_spec(
+            window=args.window,
+            window_key=columns(args.window_key),
+            emit=args.emit,
+            grace=args.grace,
+            dedup=columns(args.dedup),
+            dedup_for=args.dedup_for,
+            limit=args.limit,
+        )
+    except ValueError as err:
+        raise ConfigError(
+            str(err).replace("window_key goes", "--window-key goes").replace("dedup_for goes", "--dedup-for goes")
+        ) from None
+
+
 def cmd_tail(args: argparse.Namespace) -> int:
     import asyncio
 
     from .tail import tail
 
-    def emit(line: str) -> None:
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
+    options = stream_options(args)
 
-    run = tail(args.source, emit, sql=args.sql, count=args.count, timeout=args.timeout, from_start=not args.from_end)
+    out = sys.stdout.buffer
+
+    def emit(lines: list[bytes]) -> None:
+        out.write(b"\n".join(lines) + b"\n")
+        out.flush()
+
+    run = tail(
+        args.source,
+        emit,
+        sql=args.sql,
+        count=args.count,
+        timeout=args.timeout,
+        from_start=not args.from_end,
+        time_field=args.time,
+        options=options,
+    )
     try:
         result = asyncio.run(run)
     except KeyboardInterrupt:
         return 0  # Ctrl-C is how a user ends a tail
-    if result.skipped:
-        print(f"streamq: skipped {result.skipped} record(s); last: {result.last_skip}", file=sys.stderr)
+    for note in result.notes(args.time):
+        print(f"streamq: {note}", file=sys.stderr)
     return 0
 
 

@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --repeat: also report memory growth per run; exit 1 past the bounds (docs/writing-tables.md)",
     )
     q.add_argument("--connect", metavar="PATH", help="run on the daemon listening on this control socket")
+    add_stream_options(q, follow=True)
     q.add_argument(
         "sql", metavar="SQL", help="one or more statements, each printed as its own result set; - reads stdin"
     )
@@ -59,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--count", type=_positive_int, metavar="N", help="stop after N output lines")
     tl.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="stop after this long")
     tl.add_argument("--from-end", action="store_true", help="a file: skip what it holds now, print only new lines")
+    tl.add_argument(
+        "--time", metavar="FIELD", help="the record field holding its event time (unix seconds or RFC 3339)"
+    )
+    add_stream_options(tl)
 
     r = sub.add_parser(
         "run", parents=[common], help="run the daemon: continuous queries to sinks (embedded default without -c)"
@@ -206,11 +211,33 @@ rotation and truncation (like tail -n +1 -F; --from-end: like tail -n 0 -F);
 
 With --sql, records are rows of the table `stream`: the keys of the first record
 and every column the SQL names, untyped, plus `raw` (the record's JSON; other
-keys: json_extract(raw, '$.key')); MQTT adds `topic`. The SQL runs per batch of
-new records. Malformed lines are skipped and counted on stderr at the end.
+keys: json_extract(raw, '$.key')); MQTT adds `topic`. Without --window the SQL
+may only filter and project (its result must not depend on how records were
+batched); aggregates need a window, over which they run exactly once, on the
+rows whose time lies in [window_start, window_end). --time names the field with
+each record's event time (else the arrival time counts). At the end of input
+(EOF, --count, --timeout, Ctrl-C) open windows are emitted. Malformed, late and
+time-less records are counted on stderr at the end (docs/streaming.md).
 
   streamq tail /var/log/app.jsonl --sql "SELECT user FROM stream WHERE status >= 500"
+  streamq tail - --time ts --window "tumble 1m" --sql "SELECT status, count(*) AS n FROM stream GROUP BY status"
 """
+
+
+def add_stream_options(p: argparse.ArgumentParser, *, follow: bool = False) -> None:
+    """Windows, emit modes, first-seen and rate limits (docs/streaming.md); checked by stream.spec."""
+    with_follow = "with --follow: " if follow else ""
+    p.add_argument(
+        "--window",
+        metavar="W",
+        help=f'{with_follow}run the SQL once per window: "tumble 1m", "hop 10m every 1m", "session 30s"',
+    )
+    p.add_argument("--window-key", metavar="COLS", help="a session window per value of these columns, e.g. user")
+    p.add_argument("--emit", choices=("close", "changes"), help="close (default): each window once; changes: updates")
+    p.add_argument("--grace", metavar="D", help="wait this long for late records before a window closes (e.g. 5s)")
+    p.add_argument("--dedup", metavar="COLS", help="emit a row only the first time these columns' values are seen")
+    p.add_argument("--dedup-for", metavar="D", help="with --dedup: forget a key after this long (default: never)")
+    p.add_argument("--limit", metavar="N/D", help="at most N rows per period D (e.g. 10/1m); one line counts the rest")
 
 
 def _positive_int(text: str) -> int:

@@ -1,45 +1,42 @@
 """`streamq tail SOURCE`: JSON records from a file, stdin or an MQTT topic, optionally through SQL.
 
-Records are rows of the table ``stream``. Its columns are the keys of the
-first record plus every column the SQL names (found by preparing the SQL and
-adding each column SQLite reports missing), untyped so values stay as JSON
-gave them (objects and arrays as JSON text), plus ``raw``, the record itself.
-Keys that only later records have are read with ``json_extract(raw, '$.k')``.
+Records are rows of the table ``stream``: the keys of the first record plus every
+column the SQL names (found by preparing the SQL and adding each column SQLite
+reports missing), untyped as JSON gave them, plus ``raw``, the record itself.
+Lines are parsed by SQLite's JSON code a batch at a time (streamq.stream.jsonlines).
 
-This is a dedicated loop rather than :class:`streamq.cli.follow.Follower`: a
-Follower's event tables are declared from a config before anything is read,
-while ``stream`` learns its columns from the data, and a tail of stdin must end
-when stdin does. The jsonl/mqtt source hands decoded batches through a small
-bounded queue, so a large file is never read faster than the SQL keeps up and
-nothing is dropped; the SQL runs once per batch over a temp table (aggregates
-are therefore per batch, as in ``query --follow``).
+The SQL runs through the same streaming stages as the daemon's queries
+(streamq.stream.pipeline): with ``--window`` exactly once per window, over the rows
+whose time lies in it; without one, once per batch, which is only allowed for SQL
+whose result does not depend on the batches (filters and projections). The same
+input therefore prints the same bytes whatever the chunking or speed.
+
+This is a dedicated loop rather than :class:`streamq.cli.follow.Follower`: ``stream``
+learns its columns from the data, the rows never enter a ring (they never become
+Python objects at all, which is where tail's speed comes from), and a tail of stdin
+ends when stdin does. The source hands batches of lines through a small bounded
+queue, so a large file is never read faster than the SQL keeps up.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import re
+import contextlib
+import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import apsw
+import orjson
 
-from ..errors import ConfigError, QueryError, StreamqError
-from ..ring import Rings, SourceStatus
-from ..sources.jsonl import JsonlSource
-from ..sources.mqtt import MqttSource
-from ..sources.records import dumps, sql_value
+from ..errors import StreamqError
+from ..stream.pipeline import FINAL, ROW, SUPPRESSED, UPDATE, Out
+from ..stream.spec import StreamSpec
+from .tail_query import TailQuery
+from .tail_sources import END, open_source
 
-TABLE = "stream"
 _QUEUE_BATCHES = 4
-_MAX_COLUMNS = 500
-_MAX_DISCOVERED = 64
-_END = object()
-_MISSING_COLUMN = re.compile(r"^no such column: (.+)$|^cannot join using column (.+) - column not present")
-_ALLOWED = {apsw.SQLITE_SELECT, apsw.SQLITE_READ, apsw.SQLITE_FUNCTION, apsw.SQLITE_RECURSIVE}
 
 
 @dataclass
@@ -47,174 +44,139 @@ class TailResult:
     emitted: int
     skipped: int
     last_skip: str | None
+    late: int = 0
+    no_time: int = 0  # records whose time field was missing or unparsable
+    dropped: int = 0  # rows over a window's capacity
+    drop_note: str | None = None
+    suppressed: int = 0  # rows the rate limit held back
+
+    def notes(self, time_field: str | None = None) -> list[str]:
+        """What stderr says at the end: nothing is dropped or skipped silently."""
+        out = []
+        if self.skipped:
+            out.append(f"skipped {self.skipped} record(s); last: {self.last_skip}")
+        if self.no_time:
+            out.append(f"skipped {self.no_time} record(s) without a usable time field {time_field!r}")
+        if self.late:
+            out.append(f"{self.late} late record(s): their windows were already emitted")
+        if self.dropped:
+            out.append(f"dropped {self.dropped} record(s): {self.drop_note}")
+        return out
 
 
-class StreamQuery:
-    """The user's SQL over ``stream``, run once per batch of records."""
+class _Emitter:
+    """Out rows as JSON lines, up to ``count``; one ``emit`` call (a write and a flush) per batch."""
 
-    def __init__(self, sql: str) -> None:
-        self.sql = sql
-        self.columns: list[str] = []  # record keys and SQL-named columns; "raw" is added last
-        self._folded: set[str] = {"raw"}
-        self._adopted = False
-        self._full = False  # connected with every streamq table (only when the SQL joins one)
-        self.conn = self._connect(full=False)
-        self._prepare()
+    def __init__(self, emit: Callable[[list[bytes]], Any], count: int | None, *, changes: bool) -> None:
+        self.emit, self.count, self.changes = emit, count, changes
+        self.emitted = 0
 
-    def _connect(self, *, full: bool) -> apsw.Connection:
-        if full:
-            from ..sql.connection import connect
+    @property
+    def full(self) -> bool:
+        return self.count is not None and self.emitted >= self.count
 
-            return connect().apsw
-        from ..sql import functions
+    def __call__(self, outs: list[Out]) -> None:
+        if self.count is not None:
+            outs = outs[: max(0, self.count - self.emitted)]
+        if outs:
+            self.emit([self._line(out) for out in outs])
+            self.emitted += len(outs)
 
-        conn = apsw.Connection(":memory:")
-        functions.register(conn)
-        return conn
+    def _line(self, out: Out) -> bytes:
+        if out.kind == ROW and out.names == ["raw"]:
+            return out.row[0]
+        fields = dict(zip(out.names, out.row))
+        if self.changes and out.kind in (FINAL, UPDATE):
+            fields["final"] = out.kind == FINAL
+        if out.kind == SUPPRESSED:
+            fields = {"action": "suppressed", **fields}
+        return orjson.dumps(fields, default=_hex, option=orjson.OPT_NON_STR_KEYS)
 
-    def _add(self, name: str) -> bool:
-        if name.lower() in self._folded or len(self.columns) >= _MAX_COLUMNS:
-            return False  # SQLite's names ignore case: "User" and "user" are one column
-        self._folded.add(name.lower())
-        self.columns.append(name)
-        return True
 
-    def _create(self) -> None:
-        cols = ", ".join(_quote(c) for c in [*self.columns, "raw"])
-        self.conn.execute(f"DROP TABLE IF EXISTS temp.{TABLE}; CREATE TEMP TABLE {TABLE} ({cols})")
-        marks = ", ".join("?" * (len(self.columns) + 1))
-        self._insert = f"INSERT INTO temp.{TABLE} VALUES ({marks})"
+def _hex(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError
 
-    def _prepare(self) -> None:
-        """Create ``stream`` with every column the SQL names; QueryError for SQL that cannot run."""
-        for _ in range(_MAX_DISCOVERED):
-            self._create()
-            read: set[str] = set()
-            try:
-                with _ReadOnly(self.conn, read):
-                    for _row in self.conn.cursor().execute(self.sql, explain=1):
-                        pass
-            except apsw.SQLError as err:
-                message = _message(err)
-                missing = _MISSING_COLUMN.search(message)
-                if missing and self._add((missing.group(1) or missing.group(2)).rsplit(".", 1)[-1]):
-                    continue
-                if message.startswith("no such table") and not self._full:
-                    self.conn.close()
-                    self.conn, self._full = self._connect(full=True), True
-                    continue
-                raise QueryError(message) from None
-            except apsw.AuthError:
-                raise QueryError("--sql can only read (SELECT), not change anything") from None
-            except apsw.Error as err:
-                raise QueryError(_message(err)) from None
-            if TABLE not in read:
-                raise ConfigError(f"--sql must read the table {TABLE} (the records), e.g. SELECT * FROM {TABLE}")
-            return
-        raise QueryError(f"the SQL names more than {_MAX_DISCOVERED} columns that are not in the records")
 
-    def run(self, records: list[dict]) -> Iterator[tuple[list[str], tuple]]:
-        if not self._adopted:
-            self._adopted = True
-            added = [k for k in records[0] if k != "raw" and self._add(k)]
-            if added:
-                self._prepare()
-        keys = [*self.columns, "raw"]
-        conn = self.conn
-        conn.executemany(self._insert, [tuple(sql_value(r.get(k)) for k in keys) for r in records])
+async def tail(
+    spec: str,
+    emit: Callable[[list[bytes]], Any],
+    *,
+    sql: str | None = None,
+    count: int | None = None,
+    timeout: float | None = None,
+    from_start: bool = True,
+    time_field: str | None = None,
+    options: StreamSpec | None = None,
+) -> TailResult:
+    """Call ``emit(json_lines)`` per batch of records (or of SQL result rows) until the input ends,
+    ``count`` lines were emitted or ``timeout`` seconds passed; then open windows are flushed."""
+    options = options or StreamSpec()
+    _reuse_big_buffers()
+    queue: asyncio.Queue = asyncio.Queue(_QUEUE_BATCHES)
+    source = open_source(spec, queue, from_start=from_start)
+    # Bad SQL or options fail before anything is read.
+    query = TailQuery(sql, options, time_field=time_field, extras=source.extras)
+    out = _Emitter(emit, count, changes=options.emit == "changes")
+    pump = asyncio.create_task(_pump(source, queue), name=f"tail:{spec}")
+    stop = asyncio.Event()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with _stop_on_signals(stop):
         try:
-            names: list[str] = []
-
-            def capture_names(cur: apsw.Cursor, statement: str, bindings: object) -> bool:
-                names[:] = [d[0] for d in cur.get_description()]  # known only while prepared
-                return True
-
-            cursor = conn.cursor()
-            cursor.exec_trace = capture_names
-            with _ReadOnly(conn, set()):
-                rows = list(cursor.execute(self.sql))
-        except apsw.Error as err:
-            raise QueryError(_message(err)) from None
+            await _loop(query, queue, out, stop, deadline)
+            out(query.finish())
         finally:
-            conn.execute(f"DELETE FROM temp.{TABLE}")
-        for row in rows:
-            yield names, row
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-class _ReadOnly:
-    """Only reads while the user's SQL runs: it cannot drop or fill ``stream`` behind our back."""
-
-    def __init__(self, conn: apsw.Connection, read: set[str]) -> None:
-        self.conn, self.read = conn, read
-
-    def __enter__(self) -> None:
-        def check(op: int, p1: str | None, p2: str | None, db: str | None, trigger: str | None) -> int:
-            if op == apsw.SQLITE_READ and p1:
-                self.read.add(p1)
-            return apsw.SQLITE_OK if op in _ALLOWED else apsw.SQLITE_DENY
-
-        self.conn.authorizer = check
-
-    def __exit__(self, *exc: object) -> None:
-        self.conn.authorizer = None
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
+            query.close()
+    status = source.status
+    return TailResult(
+        out.emitted,
+        status.skipped + query.skipped,
+        query.last_skip or status.last_error,
+        late=query.pipeline.late,
+        no_time=query.no_time,
+        dropped=query.pipeline.dropped,
+        drop_note=query.pipeline.windows.drop_note if query.pipeline.windows else None,
+        suppressed=query.pipeline.limit.total_suppressed if query.pipeline.limit else 0,
+    )
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+async def _loop(query: TailQuery, queue: asyncio.Queue, out: _Emitter, stop: asyncio.Event, deadline) -> None:
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        while not out.full:
+            waits = []
+            if deadline is not None:
+                if time.monotonic() >= deadline:
+                    break
+                waits.append(deadline - time.monotonic())
+            wakeup = query.pipeline.next_wakeup()
+            if wakeup is not None:
+                waits.append(wakeup - time.time())
+            wait = max(0.0, min(waits)) if waits else None
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, stopped}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                if stopped in done or (deadline is not None and time.monotonic() >= deadline):
+                    break
+                out(query.tick())  # an arrival-time window or a limit period ended
+                continue
+            batch = getter.result()
+            if batch is END:
+                break
+            if isinstance(batch, BaseException):
+                if isinstance(batch, StreamqError):
+                    raise batch
+                raise StreamqError(str(batch)) from batch
+            out(query.process(*batch))
+    finally:
+        stopped.cancel()
 
 
-def _message(err: apsw.Error) -> str:
-    head, sep, rest = str(err).partition(": ")
-    return rest if sep and head.endswith("Error") else str(err)
-
-
-def _json_line(names: list[str], row: tuple) -> str:
-    return dumps({n: (v.hex() if isinstance(v, bytes) else v) for n, v in zip(names, row)})
-
-
-# -- sources that hand batches to the tail loop instead of a ring ---------------------------------
-
-
-class _TailLines(JsonlSource):
-    def __init__(self, path: str, queue: asyncio.Queue, *, from_start: bool) -> None:
-        options = JsonlSource.Options(path=path, columns=None, from_start=from_start)
-        super().__init__(TABLE, options, Rings(capacity=1, max_age=None))
-        self.queue = queue
-
-    async def deliver(self, rows: list[dict]) -> None:
-        await self.queue.put(rows)  # waits while the SQL is behind: backpressure, not drops
-
-
-class _TailMqtt(MqttSource):
-    def __init__(self, url: str, queue: asyncio.Queue) -> None:
-        super().__init__(TABLE, MqttSource.Options(url=url, columns=None), Rings(capacity=1, max_age=None))
-        self.queue = queue
-
-    async def deliver(self, rows: list[dict]) -> None:
-        await self.queue.put(rows)
-
-
-def open_source(spec: str, queue: asyncio.Queue, *, from_start: bool = True) -> JsonlSource | MqttSource:
-    """The source ``spec`` names: ``-``, a file path, or ``mqtt[s]://host:port/topic/filter``."""
-    if spec.startswith(("mqtt://", "mqtts://")):
-        source = _TailMqtt(spec, queue)
-        if source.topic == "#" and not spec.rstrip("/").endswith("#"):
-            raise ConfigError(f"{spec}: name a topic filter after the port, e.g. mqtt://host:1883/sensors/#")
-        return source
-    if spec != "-":
-        try:
-            os.stat(spec)
-        except OSError as err:
-            raise StreamqError(f"cannot open {spec}: {err.strerror}") from None
-        if os.path.isdir(spec):
-            raise StreamqError(f"cannot tail {spec}: it is a directory")
-    return _TailLines(spec, queue, from_start=from_start)
-
-
-async def _pump(source: JsonlSource | MqttSource, queue: asyncio.Queue) -> None:
+async def _pump(source: Any, queue: asyncio.Queue) -> None:
     try:
         await source.run()
     except asyncio.CancelledError:
@@ -222,54 +184,39 @@ async def _pump(source: JsonlSource | MqttSource, queue: asyncio.Queue) -> None:
     except Exception as err:  # handed to the loop, which reports it
         await queue.put(err)
         return
-    await queue.put(_END)
+    await queue.put(END)
 
 
-async def tail(
-    spec: str,
-    emit: Callable[[str], Any],
-    *,
-    sql: str | None = None,
-    count: int | None = None,
-    timeout: float | None = None,
-    from_start: bool = True,
-) -> TailResult:
-    """Call ``emit(json_line)`` per record (or per SQL result row) until the input ends,
-    ``count`` lines were emitted or ``timeout`` seconds passed."""
-    query = StreamQuery(sql) if sql else None  # bad SQL fails before anything is read
-    queue: asyncio.Queue = asyncio.Queue(_QUEUE_BATCHES)
-    source = open_source(spec, queue, from_start=from_start)
-    pump = asyncio.create_task(_pump(source, queue), name=f"tail:{spec}")
-    deadline = None if timeout is None else time.monotonic() + timeout
-    emitted = 0
+def _reuse_big_buffers() -> None:
+    """Keep malloc's large blocks (a window's joined lines, its JSONB) in the heap for reuse.
+
+    glibc maps each block over its (adaptive) threshold fresh and unmaps it on free; a
+    windowed tail of 500,000 lines then spent a quarter of its time in page faults
+    (131,000 of them; 18,000 with this). Not glibc: nothing to do.
+    """
     try:
-        while count is None or emitted < count:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                break
-            try:
-                batch = await asyncio.wait_for(queue.get(), remaining)
-            except TimeoutError:
-                break
-            if batch is _END:
-                break
-            if isinstance(batch, BaseException):
-                if isinstance(batch, StreamqError):
-                    raise batch
-                raise StreamqError(str(batch)) from batch
-            lines = (r["raw"] for r in batch) if query is None else (_json_line(*x) for x in query.run(batch))
-            for line in lines:
-                emit(line)
-                emitted += 1
-                if count is not None and emitted >= count:
-                    break
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event):
+    """SIGINT/SIGTERM end the input like EOF does: open windows are flushed, then we exit."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+        except (RuntimeError, ValueError):  # not the main thread
+            pass
+    try:
+        yield
     finally:
-        pump.cancel()
-        await asyncio.gather(pump, return_exceptions=True)
-        if query is not None:
-            query.close()
-    return TailResult(emitted, source.status.skipped, _skip_reason(source.status))
-
-
-def _skip_reason(status: SourceStatus) -> str | None:
-    return status.last_error if status.skipped else None
+        for sig in installed:
+            loop.remove_signal_handler(sig)

@@ -143,16 +143,22 @@ class JsonlSource(Source):
 
     # -- records ------------------------------------------------------------------------------
 
-    async def _consume(self, chunk: bytes) -> None:
-        rows = self.decoder.decode_lines(self.lines.feed(chunk))
+    async def deliver_lines(self, lines: list[bytes]) -> None:
+        """Complete lines read: decoded into rows here; `streamq tail` takes the lines as they are."""
+        rows = self.decoder.decode_lines(lines)
         if rows:
             await self.deliver(rows)
 
+    async def _consume(self, chunk: bytes) -> None:
+        lines = self.lines.feed(chunk)
+        if lines:
+            await self.deliver_lines(lines)
+
     async def _finish(self) -> None:
         # The input ended without a last newline: a complete record there is still a record.
-        rows = self.decoder.decode_lines([self.lines.finish()])
-        if rows:
-            await self.deliver(rows)
+        rest = self.lines.finish()
+        if rest.strip():
+            await self.deliver_lines([rest])
 
     # -- pipes and stdin ----------------------------------------------------------------------
 
