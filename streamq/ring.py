@@ -17,6 +17,7 @@ import bisect
 import itertools
 import threading
 import time as _time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,12 @@ class EventRing:
         self.expired = 0
         self.resized_away = 0
         self._listeners: list[Callable[[], None]] = []
+        # The identity of this ring's eid sequence: a reader's saved eid means something only
+        # for the same origin. A source that can replay (a jsonl file with a checkpoint) keeps
+        # its origin and eids across restarts (resume), so readers skip what they already had.
+        self.origin = uuid.uuid4().hex
+        self._base = 0  # eids up to this came before a resume: not seen by this process
+        self._holds: dict[str, int] = {}
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -65,6 +72,28 @@ class EventRing:
             for notify in self._listeners:
                 notify()
         return eid
+
+    def resume(self, origin: str, last_eid: int) -> None:
+        """Continue the eid sequence ``origin`` after ``last_eid`` (an empty ring only)."""
+        if self._next != 1:
+            raise RuntimeError(f"ring {self.name}: resume() after rows were appended")
+        self.origin = origin
+        self._counter = itertools.count(last_eid + 1)
+        self._next = self._expired_below = last_eid + 1
+        self._base = last_eid
+
+    def hold(self, reader: str, eid: int) -> None:
+        """``reader`` has durably consumed eids up to ``eid``; it needs the ones after (see :meth:`held`)."""
+        self._holds[reader] = eid
+
+    def release(self, reader: str) -> None:
+        self._holds.pop(reader, None)
+
+    def held(self) -> int | None:
+        """The eid every holding reader has durably consumed (None: no reader holds): a source that
+        can replay keeps its checkpoint at or before it, so a restart loses nothing they need."""
+        holds = list(self._holds.values())  # one C call: readers update holds from another thread
+        return min(holds) if holds else None
 
     def subscribe(self, notify: Callable[[], None]) -> Callable[[], None]:
         """Call ``notify()`` (in the appending thread) after each append; returns an unsubscribe."""
@@ -104,7 +133,7 @@ class EventRing:
 
     @property
     def seen(self) -> int:
-        return self._next - 1
+        return self._next - 1 - self._base
 
     @property
     def buffered(self) -> int:
@@ -232,6 +261,7 @@ class SourceStatus:
     overflows: int = 0  # kernel or library queues that overflowed (events lost before us)
     errors: int = 0
     skipped: int = 0  # input rejected on purpose: malformed lines, oversize lines
+    late: int = 0  # rows that came after their window was emitted (counted by windowed readers)
     last_error: str | None = None
 
     def error(self, message: str) -> None:

@@ -34,6 +34,7 @@ EVENT_KEYS = [
     "decorations",
     "columns",
     "action",
+    "id",
 ]
 
 
@@ -205,6 +206,9 @@ mode = "snapshot"
         ("added", str(watched / "c")),
     ]
     assert change[0]["counter"] == change[1]["counter"] > 0
+    # Stable ids: host, query, epoch, counter and the row's index in its run.
+    assert [i["id"] for i in change] == [f"test-host:typed:42:{change[0]['counter']}:{n}" for n in (0, 1)]
+    assert len({i["id"] for i in typed}) == len(typed)
     assert change[0]["unixTime"] == change[1]["unixTime"] >= baseline[0]["unixTime"]
     text = d.of("text")
     assert all(i["numerics"] is False for i in text)
@@ -215,6 +219,7 @@ mode = "snapshot"
     assert len(first["diffResults"]["added"]) == 2 and first["diffResults"]["removed"] == []
     assert second["diffResults"] == {"added": [{"path": str(watched / "c")}], "removed": [{"path": str(watched / "a")}]}
     assert first["counter"] == 0 < second["counter"]
+    assert first["id"] == "test-host:batched:42:0:0"
     snaps = d.of("snap")
     assert snaps[0]["action"] == "snapshot" and snaps[0]["snapshot"] == [{"n": 2}] and snaps[0]["counter"] == 0
     counters = [s["counter"] for s in snaps]

@@ -20,8 +20,9 @@ EVENT_KEYS = [
     "decorations",
     "columns",
     "action",
+    "id",
 ]
-HEADER_KEYS = EVENT_KEYS[:-2]
+HEADER_KEYS = EVENT_KEYS[:-3]
 
 
 def header(**kw) -> results.Header:
@@ -44,6 +45,8 @@ def test_event_lines_keys_in_osquery_order_removed_first():
     assert first["unixTime"] == 1_600_000_000 and first["numerics"] is True
     assert first["decorations"] == {"host_uuid": "u-1"}
     assert all(b"\n" not in line for line in lines)
+    # A stable id per line: host, query, epoch, counter, the row's index in the run.
+    assert [i["id"] for i in items] == ["h1:q:3:5:0", "h1:q:3:5:1", "h1:q:3:5:2"]
 
 
 def test_calendar_time_is_osquery_asctime_in_utc():
@@ -68,7 +71,8 @@ def test_numerics_false_is_all_strings_with_empty_for_null():
 def test_batch_form_has_diff_results_and_header():
     line = results.batch_line(header(), [{"a": 1}], [{"a": 0}, {"a": -1}])
     item = json.loads(line)
-    assert list(item) == ["diffResults", *HEADER_KEYS]
+    assert list(item) == ["diffResults", *HEADER_KEYS, "id"]
+    assert item["id"] == "h1:q:3:5:0"
     assert item["diffResults"] == {"added": [{"a": 1}], "removed": [{"a": 0}, {"a": -1}]}
     text = json.loads(results.batch_line(header(numerics=False), [{"a": None}], []))
     assert text["diffResults"]["added"] == [{"a": ""}]
@@ -76,7 +80,8 @@ def test_batch_form_has_diff_results_and_header():
 
 def test_snapshot_form():
     item = json.loads(results.snapshot_line(header(counter=0), [{"a": 1}, {"a": 2}]))
-    assert list(item) == ["snapshot", "action", *HEADER_KEYS]
+    assert list(item) == ["snapshot", "action", *HEADER_KEYS, "id"]
+    assert item["id"] == "h1:q:3:0:0"
     assert item["action"] == "snapshot"
     assert item["snapshot"] == [{"a": 1}, {"a": 2}]
     assert item["counter"] == 0

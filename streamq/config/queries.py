@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from ..errors import ConfigError
+from ..stream.spec import StreamSpec, stream_spec
 from .sections import LabelOptions, QueryOptions
 from .validation import Validator
 
@@ -22,9 +23,32 @@ def query_options(v: Validator, path: tuple[str, ...], data: Any) -> QueryOption
     clean = v.section(path, data, QueryOptions, **({"sql": sql} if sql is not None else {}))
     if not clean.sql:
         raise v.fail(path, "missing required key 'sql'")
+    if clean.window is not None:
+        if clean.mode not in (None, "stream") or clean.snapshot:
+            raise v.fail((*path, "window"), "a window reads events as they come: it goes with mode = 'stream'")
+        if clean.format == "batch":
+            raise v.fail((*path, "format"), "window results are written one line per row (format = 'event')")
+        clean = dataclasses.replace(clean, mode="stream")
     if clean.mode is None:
         clean = dataclasses.replace(clean, mode="snapshot" if clean.snapshot else "diff")
+    try:
+        stream_options(clean)
+    except ValueError as err:
+        raise v.fail(path, str(err)) from None
     return clean
+
+
+def stream_options(query: QueryOptions) -> StreamSpec:
+    """A query's streaming options as the engine takes them; ValueError if they do not go together."""
+    return stream_spec(
+        window=query.window,
+        window_key=query.window_key,
+        emit=query.emit,
+        grace=query.grace,
+        dedup=query.dedup,
+        dedup_for=query.dedup_for,
+        limit=query.limit,
+    )
 
 
 def queries(v: Validator, data: Any) -> dict[str, QueryOptions]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from ..stream.spec import parse_emit, parse_grace, parse_limit, parse_window
 from .options import (
     BOOL,
     REQUIRED,
@@ -30,6 +31,16 @@ from .options import (
     positive_int,
     string_list,
 )
+
+
+def checked(parse: Any) -> Any:
+    """A check that validates with ``parse`` and keeps the text as written."""
+
+    def check(value: Any) -> Any:
+        parse(value)
+        return value
+
+    return check
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,9 @@ class ScheduleOptions:
     denylist_after: int = option(3, positive_int)
     denylist_for: float = option(3600.0, duration)
     memory_mb: int = option(512, positive_int, doc="RSS budget; past it the rings shrink.")
+    max_rows_per_run: int = option(
+        1000, positive_int, doc="New event rows one run of a query reads; a backlog goes through in such pieces."
+    )
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,14 @@ class QueryOptions:
     value: str | None = option(None, STRING)
     shard: int | None = option(None, positive_int)
     denylist: bool = option(True, BOOL)
+    # Streaming (docs/streaming.md): checked by streamq.stream.spec, as the CLI's flags are.
+    window: str | None = option(None, checked(parse_window), doc='"tumble 1m", "hop 10m every 1m" or "session 30s".')
+    window_key: list = option([], string_list, doc="Columns a session window is kept per value of.")
+    emit: str = option("close", checked(parse_emit), doc="close: each window once; changes: updates, then final.")
+    grace: float = option(0.0, checked(parse_grace), doc="How long the watermark waits for late rows.")
+    dedup: list = option([], string_list, doc="Result columns that make a row the same: emitted once.")
+    dedup_for: float | None = option(None, positive_duration, doc="Forget a dedup key after this long.")
+    limit: str | None = option(None, checked(parse_limit), doc="At most N rows per period, e.g. 10/1m.")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import time
-import uuid
 from typing import Any
 
 import apsw
@@ -32,6 +31,7 @@ from ..sources import manager, table_sources
 from ..sql.connection import connect
 from ..sql.thread import SqlThread
 from .configuration import checked, configure_tables, load_config
+from .checks import check_queries, learned_columns
 from .decorators import Decorations
 from .queries import QuerySpec, query_specs
 from .scheduler import QueryRuntime, Scheduler
@@ -59,7 +59,7 @@ class Daemon:
         self.rings = Rings(config.rings.capacity, config.rings.max_age)
         self.sql = SqlThread()
         self.started = int(time.time())
-        self.generation = str(uuid.uuid4())
+        self._reads: dict[str, list[str]] = {}  # query -> the event tables it reads
         self.instance_id: str | None = None
         self.sinks: dict[str, Sink] = {}
         self.deliveries: dict[str, Delivery] = {}
@@ -101,10 +101,11 @@ class Daemon:
 
     async def _start(self, state_path: str) -> None:
         report = checked(self.config)  # what `run --check` finds stops the start here, before any file
-        manager.declare_stream_tables(self.config.sources)
+        manager.declare_stream_tables(self.config.sources, learned_columns(self.config))
         self.conn = await self.sql(connect, rings=self.rings, daemon=self)
         self._skipped = report.skipped
         specs = {n: s for n, s in query_specs(self.config).items() if n not in report.skipped}
+        await self.sql(check_queries, self.conn, self.config, specs, table_sources(self.config.sources))
         # Sources are built (not started) first: a table no source fills is a config error,
         # and it must come before any file is created.
         sources = await self._build_sources(self.config, specs)
@@ -121,9 +122,10 @@ class Daemon:
             host=self.host,
             notify_sinks=self._wake_sinks,
             decorations=lambda: self.decorations.current(self.conn, self.config.decorators),
+            on_store_error=self._store_error,
         )
-        self.scheduler.generation = self.generation
         await self._start_sinks(self.config)
+        self._hold(specs)
         self._run_sources(sources)
         await self.sql(self.decorations.load, self.conn, self.config.decorators)
         for spec in specs.values():
@@ -192,7 +194,8 @@ class Daemon:
                 read = await self.sql(self.conn.tables_read, spec.sql)
             except Exception:  # a broken query is reported when it runs
                 continue
-            wanted.update(t for t in read if t in fillable)
+            self._reads[spec.name] = sorted(t for t in read if t in fillable)
+            wanted.update(self._reads[spec.name])
         for key, options in config.sources.items():
             if options.enabled:
                 wanted.update(t for t, (k, _) in fillable.items() if k == key)
@@ -230,8 +233,20 @@ class Daemon:
             source = status.source if status else table
             log.info("source %s stopped: %s: %d events seen, %d dropped", source, table, seen, dropped)
 
-    async def _start_sources(self, config: Config, specs: dict[str, QuerySpec]) -> None:
-        self._run_sources(await self._build_sources(config, specs))
+    async def _start_sources(self, config: Config, specs: dict[str, QuerySpec], changed: dict[str, QuerySpec]) -> None:
+        sources = await self._build_sources(config, specs)
+        self._hold(changed)
+        self._run_sources(sources)
+
+    def _hold(self, specs: dict[str, QuerySpec]) -> None:
+        """Before sources start: a source that can replay keeps what stream queries have not committed."""
+        for spec in specs.values():
+            self.scheduler.hold(spec, self._reads.get(spec.name, ()))
+
+    def _store_error(self, sinks: tuple[str, ...], error: str | None) -> None:
+        """The outbox cannot be written (a full disk): the query's sinks show it in streamq_sinks."""
+        for sink in filter(None, map(self.sinks.get, sinks if error is not None else ())):
+            sink.stats.last_error = f"outbox: {error}"
 
     def _wake_sinks(self, names: tuple[str, ...]) -> None:
         for name in names:
@@ -307,7 +322,7 @@ class Daemon:
             self.config = new
             configure_tables(new)
             self.config_hash = config_hash(self.local_config, self.fragments)
-            await self._start_sources(new, new_specs)
+            await self._start_sources(new, new_specs, {name: spec for name, spec in new_specs.items() if old_specs.get(name) != spec})
             for name in old_specs.keys() - new_specs.keys():
                 await self.scheduler.remove(name)
             for name, spec in new_specs.items():

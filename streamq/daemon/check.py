@@ -21,6 +21,7 @@ from ..sources import SOURCES, kind_of, manager
 from ..sql.connection import connect
 from ..sql.readonly import Limits, ReadOnlyConnection
 from ..sql.statements import split
+from .checks import learned_columns
 
 
 @dataclass
@@ -56,7 +57,7 @@ def prepare_query(ro: ReadOnlyConnection, sql: str) -> None:
 
 def check_queries(config: Config, report: Report) -> None:
     """Prepare every query against the real tables (configured stream tables included)."""
-    manager.declare_stream_tables(config.sources)
+    manager.declare_stream_tables(config.sources, learned_columns(config))
     ro = ReadOnlyConnection(connect(), Limits())
     v = _validator(config)
     own = config.raw.get("queries", {})

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ..config.queries import stream_options
 from ..config.sections import Config
+from ..stream.spec import StreamSpec
 
 DEFAULT_INTERVAL = 60.0  # a query with no trigger at all still runs, once a minute
 
@@ -24,6 +26,7 @@ class QuerySpec:
     deadline: float = 60.0
     pack: str | None = None
     description: str | None = None
+    stream: StreamSpec = field(default_factory=StreamSpec)  # window, emit, grace, dedup, limit
 
 
 def query_specs(config: Config) -> dict[str, QuerySpec]:
@@ -47,5 +50,6 @@ def query_specs(config: Config) -> dict[str, QuerySpec]:
             numerics=q.numerics,
             deadline=q.deadline or config.schedule.deadline,
             description=q.description,
+            stream=stream_options(q),
         )
     return specs

@@ -8,6 +8,12 @@ Three forms, as osquery writes them:
 * batch: one line per run with ``"diffResults": {"added": [...], "removed": [...]}``;
 * snapshot: one line per run with ``"snapshot": [...]`` and ``"action": "snapshot"``.
 
+Every line also carries ``"id"``: ``"{hostIdentifier}:{name}:{epoch}:{counter}:{row index}"``
+(the row's index within its run; 0 for a batch or snapshot line), the same when a line
+is sent again after a crash. Windowed queries write event lines whose action is
+``final`` (a window's result), ``update`` (``emit = "changes"``) or ``suppressed``
+(the rate limit held rows back; its columns say how many and in which period).
+
 ``numerics = true`` (our default) keeps values typed; ``false`` writes every value
 as a string and NULL as "", which is osquery's own output byte for byte.
 """
@@ -48,6 +54,11 @@ class Header:
             "decorations": self.decorations,
         }
 
+    def id_prefix(self) -> str:
+        """A line's stable id is this plus its row index in the run: the same line resent after
+        a crash has the same id, so a consumer can drop the resend (MQTT is at-least-once)."""
+        return f"{self.host}:{self.name}:{self.epoch}:{self.counter}:"
+
 
 def calendar_time(unix_time: int) -> str:
     """osquery's calendarTime: asctime in UTC with a ' UTC' suffix (a day below 10 is
@@ -74,12 +85,17 @@ def _dump(obj: dict) -> bytes:
 
 
 def event_lines(header: Header, added: Sequence[Row], removed: Sequence[Row]) -> list[bytes]:
+    return action_lines(header, [("removed", row) for row in removed] + [("added", row) for row in added])
+
+
+def action_lines(header: Header, rows: Sequence[tuple[str, Row]], start: int = 0) -> list[bytes]:
+    """One event line per (action, row), each with its own id (its index in the run, from ``start``)."""
     base = header.fields()
-    lines = []
-    for action, rows in (("removed", removed), ("added", added)):
-        for row in rows:
-            lines.append(_dump({**base, "columns": _columns(row, header.numerics), "action": action}))
-    return lines
+    prefix = header.id_prefix()
+    return [
+        _dump({**base, "columns": _columns(row, header.numerics), "action": action, "id": f"{prefix}{index}"})
+        for index, (action, row) in enumerate(rows, start)
+    ]
 
 
 def batch_line(header: Header, added: Sequence[Row], removed: Sequence[Row]) -> bytes:
@@ -87,8 +103,9 @@ def batch_line(header: Header, added: Sequence[Row], removed: Sequence[Row]) -> 
         "added": [_columns(r, header.numerics) for r in added],
         "removed": [_columns(r, header.numerics) for r in removed],
     }
-    return _dump({"diffResults": results, **header.fields()})
+    return _dump({"diffResults": results, **header.fields(), "id": f"{header.id_prefix()}0"})
 
 
 def snapshot_line(header: Header, rows: Sequence[Row]) -> bytes:
-    return _dump({"snapshot": [_columns(r, header.numerics) for r in rows], "action": "snapshot", **header.fields()})
+    fields = {"snapshot": [_columns(r, header.numerics) for r in rows], "action": "snapshot", **header.fields()}
+    return _dump({**fields, "id": f"{header.id_prefix()}0"})

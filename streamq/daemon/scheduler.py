@@ -6,7 +6,9 @@ thread; its new state and its result lines are committed together to the
 state store, whose outbox feeds the sinks (see streamq.daemon.state).
 
 Modes: ``diff`` (added/removed rows against the previous result), ``snapshot``
-(every row, each run) and ``stream`` (event rows newer than the query's cursor).
+(every row, each run) and ``stream`` (event rows newer than the query's cursor,
+or, with a window, each window's result once; streamq.stream). One run is
+streamq.daemon.runner; a backlog goes through in bounded pieces, run after run.
 """
 
 from __future__ import annotations
@@ -16,17 +18,16 @@ import logging
 import random
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config.sections import ScheduleOptions
 from ..errors import QueryError
 from ..ring import RingWaker
-from ..sql.session import EventWindow
-from . import results
-from .diff import diff
+from ..stream.pipeline import Pipeline
 from .queries import QuerySpec
+from .runner import Runner, RunResult, StoreError
 from .state import QueryState
 
 log = logging.getLogger("streamq.daemon.scheduler")
@@ -56,9 +57,12 @@ class QueryStats:
 class QueryRuntime:
     spec: QuerySpec
     stats: QueryStats = field(default_factory=QueryStats)
-    state: QueryState | None = None
+    state: QueryState | None = None  # the last committed state; None: load it from the store
+    pipeline: Pipeline | None = None  # windows, first-seen keys, limit; None: rebuild from the store
     event_tables: tuple[str, ...] = ()
     task: asyncio.Task | None = None
+    last_lines: list[bytes] = field(default_factory=list)
+    store_failing: bool = False
 
     @property
     def denylisted(self) -> bool:
@@ -78,6 +82,7 @@ class Scheduler:
         host: str,
         notify_sinks: Callable[[tuple[str, ...]], None],
         decorations: Callable[[], dict] | None = None,
+        on_store_error: Callable[[tuple[str, ...], str | None], None] | None = None,
     ) -> None:
         self.sql = sql
         self.conn = conn
@@ -85,15 +90,16 @@ class Scheduler:
         self.options = options
         self.host = host
         self.notify_sinks = notify_sinks
-        self.decorations = decorations or dict
+        self.on_store_error = on_store_error or (lambda sinks, error: None)
+        self.runner = Runner(conn, store, options, host=host, decorations=decorations or dict)
         self.queries: dict[str, QueryRuntime] = {}
-        self.generation = ""  # the rings' identity: cursors from another daemon run mean nothing
         self.stopping = False  # set at shutdown: a running query is interrupted, not waited for
 
     # -- adding and removing ------------------------------------------------------------------
 
     async def add(self, spec: QuerySpec) -> QueryRuntime:
         tables = await self.sql(self._event_tables, spec.sql)
+        self.hold(spec, tables)
         rt = QueryRuntime(spec, event_tables=tables)
         self.queries[spec.name] = rt
         rt.task = asyncio.create_task(self._loop(rt), name=f"query:{spec.name}")
@@ -106,14 +112,34 @@ class Scheduler:
             return ()  # the run reports the error; the query stays scheduled
         return tuple(sorted(t for t in read if t in self.conn.session.rings))
 
+    def hold(self, spec: QuerySpec, tables: Iterable[str]) -> None:
+        """Before ``spec``'s sources start: a replaying source keeps what the query has not committed."""
+        if spec.mode == "stream":
+            for table in tables:
+                self.conn.session.rings.ring(table).hold(spec.name, 0)
+
     async def remove(self, name: str) -> None:
         rt = self.queries.pop(name, None)
         if rt and rt.task:
             rt.task.cancel()
             await asyncio.gather(rt.task, return_exceptions=True)
+        if rt:
+            for table in rt.event_tables:
+                self.conn.session.rings.ring(table).release(name)
 
-    async def stop(self) -> None:
+    async def stop(self, *, flush_for: float = 2.0) -> None:
+        """Stop every query; first, within ``flush_for`` seconds, flush the open windows (marked final)."""
         self.stopping = True  # read by the progress handler of a query running now
+        for rt in self.queries.values():
+            if rt.task:
+                rt.task.cancel()
+        await asyncio.gather(*(rt.task for rt in self.queries.values() if rt.task), return_exceptions=True)
+        flushing = [rt for rt in self.queries.values() if rt.spec.stream.window is not None]
+        deadline = time.monotonic() + flush_for
+        for rt in flushing:
+            while time.monotonic() < deadline:
+                if not (await self.run_once(rt, final=True)).more:
+                    break
         for name in list(self.queries):
             await self.remove(name)
 
@@ -133,9 +159,14 @@ class Scheduler:
         next_run = time.monotonic() + (random.uniform(0, min(interval * splay, 1.0)) if interval else 0)
         try:
             if not interval:
-                await self.run_once(rt)  # a purely event-driven query still takes its baseline now
+                await self._catch_up(rt)  # a purely event-driven query still takes its baseline now
             while True:
                 timeout = None if interval is None else max(0.0, next_run - time.monotonic())
+                wakeup = rt.pipeline.next_wakeup() if rt.pipeline is not None else None
+                if wakeup is not None:  # an arrival-time window ends, or a limit period
+                    timeout = max(0.0, min(timeout if timeout is not None else wakeup, wakeup - time.time()))
+                if rt.store_failing:
+                    timeout = min(timeout if timeout is not None else 1.0, 1.0)  # retry while the disk is full
                 if triggers:
                     try:
                         await asyncio.wait_for(waker.wait(), timeout)
@@ -145,37 +176,49 @@ class Scheduler:
                         pass
                 else:
                     await asyncio.sleep(timeout or 0)
-                await self.run_once(rt)
+                await self._catch_up(rt)
                 if interval is not None and time.monotonic() >= next_run:
                     next_run = time.monotonic() + interval * random.uniform(1 - splay, 1 + splay)
         finally:
             waker.close()
 
+    async def _catch_up(self, rt: QueryRuntime) -> None:
+        """Run until the query has read every waiting row, a bounded piece per run."""
+        while (await self.run_once(rt)).more:
+            await asyncio.sleep(0)  # let the sinks take what the last piece wrote
+
     # -- running ------------------------------------------------------------------------------
 
-    async def run_once(self, rt: QueryRuntime) -> int:
-        """Run the query once; return the number of result rows written to the outbox."""
+    async def run_once(self, rt: QueryRuntime, *, final: bool = False) -> RunResult:
+        """Run the query once; the result says how many rows went to the outbox and if more wait."""
         if rt.denylisted:
-            return 0
+            return RunResult(0)
         try:
-            written = await self.sql(self._run, rt)
+            result = await self.sql(self._run, rt, final)
         except asyncio.CancelledError:
             raise
         except Exception as err:  # the query failed; the daemon and the other queries go on
             self._failed(rt, err)
-            return 0
-        if written:
+            return RunResult(0)
+        if rt.store_failing:
+            rt.store_failing = False
+            log.warning("query %s: the state store takes results again", rt.spec.name)
+            self.on_store_error(rt.spec.sinks, None)
+        if result.rows:
             self.notify_sinks(rt.spec.sinks)
-        return written
+        return result
 
     def _failed(self, rt: QueryRuntime, err: Exception) -> None:
         stats = rt.stats
-        if self.stopping:
+        if self.stopping and not isinstance(err, StoreError):
             return  # interrupted by the shutdown, not by its deadline
         previous = stats.last_error
         stats.errors += 1
-        stats.last_error = str(err) if isinstance(err, QueryError) else f"{type(err).__name__}: {err}"
-        if "interrupted" in stats.last_error:
+        stats.last_error = str(err) if isinstance(err, (QueryError, StoreError)) else f"{type(err).__name__}: {err}"
+        if isinstance(err, StoreError):
+            rt.store_failing = True
+            self.on_store_error(rt.spec.sinks, stats.last_error)
+        elif "interrupted" in stats.last_error:
             stats.overruns += 1
             stats.last_error = f"ran past its {rt.spec.deadline:g}s deadline"
             if stats.overruns >= self.options.denylist_after:
@@ -191,65 +234,17 @@ class Scheduler:
         if stats.last_error != previous:  # a query failing the same way every second logs it once
             log.warning("query %s failed: %s", rt.spec.name, stats.last_error)
 
-    def _run(self, rt: QueryRuntime) -> int:
-        spec = rt.spec
-        if rt.state is None:
-            rt.state = self.store.load(spec.name, spec.sql, self.options.epoch)
-        state = rt.state
-        session = self.conn.session
-        window = self._window(rt) if spec.mode == "stream" else EventWindow({}, {})
+    def _run(self, rt: QueryRuntime, final: bool) -> RunResult:
         started = time.monotonic()
         usage = resource.getrusage(resource.RUSAGE_THREAD)
-        deadline = started + spec.deadline
-        self.conn.apsw.set_progress_handler(lambda: self.stopping or time.monotonic() > deadline, 1000)
+        deadline = started + rt.spec.deadline
+        self.conn.apsw.set_progress_handler(lambda: (self.stopping and not final) or time.monotonic() > deadline, 1000)
         try:
-            with window.apply(session):
-                names, rows = self.conn.execute(spec.sql)
-                current = [dict(zip(names, row)) for row in rows]
+            result = self.runner.run(rt, final=final)
         finally:
             self.conn.apsw.set_progress_handler(None)
-        header = results.Header(
-            name=spec.name,
-            host=self.host,
-            epoch=self.options.epoch,
-            counter=state.counter,
-            numerics=spec.numerics,
-            decorations=self.decorations(),
-        )
-        lines, count = self._lines(rt, header, current)
-        state.counter += 1
-        if window.ceilings:
-            state.cursors.update({t: [self.generation, eid] for t, eid in window.ceilings.items()})
-        self.store.commit(spec.name, state, [(sink, count, lines) for sink in spec.sinks])
-        self._account(rt, started, usage, count, lines)
-        return count if lines else 0
-
-    def _window(self, rt: QueryRuntime) -> EventWindow:
-        """From the query's saved cursors (valid only for this daemon run's rings) to now."""
-        floors = {}
-        for table in rt.event_tables:
-            generation, eid = rt.state.cursors.get(table, [None, 0])
-            floors[table] = eid if generation == self.generation else 0
-        return EventWindow.after(self.conn.session.rings, floors)
-
-    def _lines(self, rt: QueryRuntime, header: results.Header, current: list[dict]) -> tuple[list[bytes], int]:
-        spec, state = rt.spec, rt.state
-        if spec.mode == "snapshot":
-            return [results.snapshot_line(header, current)], len(current)
-        if spec.mode == "stream":
-            if not current:
-                return [], 0
-            if spec.format == "batch":
-                return [results.batch_line(header, current, [])], len(current)
-            return results.event_lines(header, current, []), len(current)
-        added, removed, state.base = diff(state.base or [], current)
-        if not spec.removed:
-            removed = []
-        if not added and not removed:
-            return [], 0
-        if spec.format == "batch":
-            return [results.batch_line(header, added, removed)], len(added) + len(removed)
-        return results.event_lines(header, added, removed), len(added) + len(removed)
+        self._account(rt, started, usage, result.rows, rt.last_lines)
+        return result
 
     def _account(self, rt: QueryRuntime, started: float, usage: Any, count: int, lines: list[bytes]) -> None:
         stats = rt.stats

@@ -1,7 +1,9 @@
 """The daemon's persisted state, in one embedded SQLite file (APSW).
 
-* ``queries``: per query, the diff base (last result), epoch, counter and the
-  stream cursors of its event tables;
+* ``queries``: per query, the diff base (last result), epoch, counter, the
+  stream cursors of its event tables and its watermark and limit counters;
+* ``windows``/``window_rows``/``dedup``: the open windows of windowed queries with
+  their rows, and first-seen keys (streamq.daemon.streamstate);
 * ``outbox``: result batches waiting for a sink, in order. A query's new state
   and its outgoing lines are written in one transaction, so after a crash
   (kill -9) either both happened or neither: nothing accepted is lost and no
@@ -44,7 +46,30 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_by_sink ON outbox (sink, id);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS windows (
+    query TEXT NOT NULL,
+    pane INTEGER NOT NULL,
+    start REAL NOT NULL,
+    stop REAL NOT NULL,
+    key BLOB NOT NULL,
+    PRIMARY KEY (query, pane)
+);
+CREATE TABLE IF NOT EXISTS window_rows (
+    query TEXT NOT NULL,
+    pane INTEGER NOT NULL,
+    segment INTEGER NOT NULL,
+    row BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS window_rows_by_pane ON window_rows (query, pane);
+CREATE TABLE IF NOT EXISTS dedup (
+    query TEXT NOT NULL,
+    key BLOB NOT NULL,
+    seen REAL NOT NULL,
+    PRIMARY KEY (query, key)
+);
 """
+# Tables a query's streaming state lives in besides its row in `queries`.
+_STREAM_TABLES = ("windows", "window_rows", "dedup")
 
 
 def sql_hash(sql: str) -> str:
@@ -59,7 +84,9 @@ class QueryState:
     epoch: int = 0
     counter: int = 0
     base: list[bytes] | None = None  # encoded rows of the last result; None before the first run
-    cursors: dict[str, list] = field(default_factory=dict)  # event table -> [ring generation, eid]
+    cursors: dict[str, list] = field(default_factory=dict)  # event table -> [ring origin, eid]
+    stream: dict = field(default_factory=dict)  # watermark, late and limit counters (streamq.stream)
+    fresh: bool = True  # no committed state for this SQL and epoch: the first commit clears the old
 
 
 class StateStore:
@@ -72,7 +99,14 @@ class StateStore:
         # WAL + NORMAL: a committed transaction survives the process being killed.
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")
+        # A small disk (the state on a 2 MB tmpfs): checkpoint the WAL every ~400 KB and give the
+        # space back after, instead of letting it grow to 4 MB and stay there.
+        self.db.execute("PRAGMA wal_autocheckpoint = 100")
+        self.db.execute("PRAGMA journal_size_limit = 1048576")
         self.db.execute(_SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(queries)")}
+        if "stream" not in columns:  # a state file from before streaming state
+            self.db.execute("ALTER TABLE queries ADD COLUMN stream TEXT NOT NULL DEFAULT '{}'")
 
     def close(self) -> None:
         self.db.close()
@@ -100,23 +134,44 @@ class StateStore:
     def load(self, name: str, sql: str, epoch: int) -> QueryState:
         """The state of query ``name``; fresh when its SQL or the epoch changed."""
         digest = sql_hash(sql)
-        for row_hash, row_epoch, counter, base, cursors in self.db.execute(
-            "SELECT sql_hash, epoch, counter, base, cursors FROM queries WHERE name = ?", (name,)
+        for row_hash, row_epoch, counter, base, cursors, stream in self.db.execute(
+            "SELECT sql_hash, epoch, counter, base, cursors, stream FROM queries WHERE name = ?", (name,)
         ):
             if row_hash == digest and row_epoch == epoch:
                 rows = None if base is None else _decode_base(base)
-                return QueryState(digest, epoch, counter, rows, orjson.loads(cursors))
+                return QueryState(digest, epoch, counter, rows, orjson.loads(cursors), orjson.loads(stream), False)
         return QueryState(digest, epoch)
 
-    def commit(self, name: str, state: QueryState, batches: Iterable[tuple[str, int, list[bytes]]]) -> None:
-        """Save ``state`` and queue ``batches`` (sink, row count, lines) in one transaction."""
+    def commit(
+        self,
+        name: str,
+        state: QueryState,
+        batches: Iterable[tuple[str, int, list[bytes]]],
+        changes: Iterable[tuple[str, list[tuple]]] = (),
+    ) -> None:
+        """Save ``state``, apply ``changes`` (statement, parameter rows) to the streaming state and
+        queue ``batches`` (sink, row count, lines), all in one transaction: all of it or none."""
         base = None if state.base is None else _encode_base(state.base)
         now = time.time()
         with self.db:
+            if state.fresh:
+                for table in _STREAM_TABLES:
+                    self.db.execute(f"DELETE FROM {table} WHERE query = ?", (name,))
             self.db.execute(
-                "INSERT OR REPLACE INTO queries (name, sql_hash, epoch, counter, base, cursors) VALUES (?,?,?,?,?,?)",
-                (name, state.sql_hash, state.epoch, state.counter, base, orjson.dumps(state.cursors).decode()),
+                "INSERT OR REPLACE INTO queries (name, sql_hash, epoch, counter, base, cursors, stream) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (
+                    name,
+                    state.sql_hash,
+                    state.epoch,
+                    state.counter,
+                    base,
+                    orjson.dumps(state.cursors).decode(),
+                    orjson.dumps(state.stream).decode(),
+                ),
             )
+            for statement, params in changes:
+                self.db.executemany(statement, params)
             for sink, rows, lines in batches:
                 if lines:
                     self.db.execute(
@@ -124,10 +179,21 @@ class StateStore:
                         (sink, name, rows, now, b"\n".join(lines)),
                     )
 
+    def load_stream(self, name: str) -> tuple[list[tuple], list[tuple], list[tuple]]:
+        """A query's open windows (pane, start, stop, key), their rows (pane, segment, row) in the
+        order they were added, and its dedup keys (key, seen)."""
+        db = self.db
+        panes = list(db.execute("SELECT pane, start, stop, key FROM windows WHERE query = ? ORDER BY pane", (name,)))
+        rows = list(db.execute("SELECT pane, segment, row FROM window_rows WHERE query = ? ORDER BY rowid", (name,)))
+        keys = list(db.execute("SELECT key, seen FROM dedup WHERE query = ?", (name,)))
+        return panes, rows, keys
+
     def forget(self, names: Iterable[str]) -> None:
         with self.db:
             for name in names:
                 self.db.execute("DELETE FROM queries WHERE name = ?", (name,))
+                for table in _STREAM_TABLES:
+                    self.db.execute(f"DELETE FROM {table} WHERE query = ?", (name,))
 
     # -- outbox -------------------------------------------------------------------------------
 

@@ -29,13 +29,15 @@ import os
 import stat
 import sys
 import time
+import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.options import BOOL, REQUIRED, STRING, NamedSourceOptions, duration, option, positive_int
 from .base import Source, SourceUnavailable
-from .records import RecordDecoder
+from .records import RecordDecoder, record_layout
 
 CHUNK = 256 * 1024
 _HEAD = 64  # bytes of a file's start kept in the checkpoint, against inode reuse
@@ -92,6 +94,9 @@ class JsonlOptions(NamedSourceOptions):
     max_line_bytes: int = option(1_048_576, positive_int, doc="Longer lines are counted and skipped.")
     from_start: bool = option(False, BOOL, doc="Read an existing file from its start, not its end.")
     poll_interval: float = option(0.1, duration, doc="Between checks for new data, rotation and truncation.")
+    time: str | None = option(
+        None, STRING, doc="The field holding each record's event time (unix seconds or RFC 3339)."
+    )
 
 
 class JsonlSource(Source):
@@ -111,10 +116,15 @@ class JsonlSource(Source):
         self.checkpoint = Path(checkpoint) if checkpoint and self.path != "-" else None
         max_bytes = options.max_line_bytes
         # Tuples in the table's column order: the event table reads them a third faster than dicts.
-        self.decoder = RecordDecoder(options.columns, self.status, max_bytes=max_bytes, tuples=True)
+        columns, time_field = record_layout(table, options.columns, options.time)
+        self.decoder = RecordDecoder(columns, self.status, max_bytes=max_bytes, tuples=True, time_field=time_field)
         self.lines = LineSplitter(max_bytes, self.decoder.skip)
         self._saved: tuple[int, int] | None = None
         self._saved_at = 0.0
+        # (last eid appended, offset after its line) at each delivered batch of the open file:
+        # the checkpoint goes to the newest one every holding reader has consumed (ring.held()).
+        self._bounds: deque[tuple[int, int]] = deque()
+        self._resumed = self._resume_eids()
 
     async def deliver(self, rows: list) -> None:
         """Hand decoded rows on: into the ring here; `streamq tail` overrides it."""
@@ -149,10 +159,12 @@ class JsonlSource(Source):
         if rows:
             await self.deliver(rows)
 
-    async def _consume(self, chunk: bytes) -> None:
+    async def _consume(self, chunk: bytes, current: _OpenFile | None = None) -> None:
         lines = self.lines.feed(chunk)
         if lines:
             await self.deliver_lines(lines)
+            if current is not None:
+                self._bounds.append((self.ring.last_eid, current.offset - len(self.lines.pending)))
 
     async def _finish(self) -> None:
         # The input ended without a last newline: a complete record there is still a record.
@@ -219,6 +231,7 @@ class JsonlSource(Source):
             os.close(fd)
             raise
         self.status.mode = f"following {self.path} (inode {st.st_ino})"
+        self._bounds = deque([(self.ring.last_eid, offset)])
         return _OpenFile(fd, st.st_ino, offset)
 
     def _start_offset(self, fd: int, st: os.stat_result, *, first: bool) -> int:
@@ -227,10 +240,11 @@ class JsonlSource(Source):
             return 0  # a file that appeared or replaced a rotated one holds only new lines
         saved = self._load_checkpoint()
         if saved is not None:
-            inode, offset, head = saved
+            inode, offset, head, *_ = saved
             if inode == st.st_ino and offset <= st.st_size and os.pread(fd, len(head), 0) == head:
                 self._saved = (inode, offset)
                 return offset
+            self._forget_eids()
             return 0  # rotated or truncated while we were away: all of it is new to us
         if self.from_start or st.st_size == 0:
             return 0
@@ -245,7 +259,7 @@ class JsonlSource(Source):
             return 1
         if chunk:
             current.offset += len(chunk)
-            await self._consume(chunk)
+            await self._consume(chunk, current)
         return len(chunk)
 
     async def _rotated_or_truncated(self, current: _OpenFile) -> _OpenFile | None:
@@ -270,6 +284,7 @@ class JsonlSource(Source):
             self.decoder.skip(f"file {why} in the middle of a line")
         self.lines.reset()
         current.offset, current.head = 0, b""
+        self._bounds = deque([(self.ring.last_eid, 0)])
         self.status.mode = f"following {self.path} (inode {current.inode}, {why})"
 
     @staticmethod
@@ -283,29 +298,52 @@ class JsonlSource(Source):
 
     # -- checkpoint ---------------------------------------------------------------------------
 
-    def _load_checkpoint(self) -> tuple[int, int, bytes] | None:
+    def _load_checkpoint(self) -> tuple[int, int, bytes, str | None, int | None] | None:
         if self.checkpoint is None:
             return None
         try:
             data = json.loads(self.checkpoint.read_text())
-            return int(data["inode"]), int(data["offset"]), bytes.fromhex(data.get("head", ""))
+            origin, eid = data.get("origin"), data.get("eid")
+            eid = int(eid) if isinstance(origin, str) and eid is not None else None
+            return int(data["inode"]), int(data["offset"]), bytes.fromhex(data.get("head", "")), origin, eid
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as err:
             self.status.error(f"ignoring unreadable checkpoint {self.checkpoint}: {err}")
             return None
 
+    def _resume_eids(self) -> bool:
+        """Number rows as before the restart, from the checkpoint on (at build time, before any
+        reader looks): a reader whose saved position is in this sequence skips what it had."""
+        saved = self._load_checkpoint()
+        if saved is None or saved[4] is None or self.ring.last_eid:
+            return False
+        self.ring.resume(saved[3], saved[4])
+        return True
+
+    def _forget_eids(self) -> None:
+        if self._resumed:
+            self.ring.origin = uuid.uuid4().hex  # the checkpoint's file is gone: a new sequence
+            self._resumed = False
+
     def _checkpoint(self, current: _OpenFile, *, due: bool) -> None:
-        """Save the offset of the last complete line, whose rows are already appended."""
+        """Save the offset of the last complete line whose rows every holding reader has."""
         if self.checkpoint is None:
             return
-        offset = current.offset - len(self.lines.pending)
+        eid, offset = self._safe_bound(current)
         now = time.monotonic()
         if self._saved == (current.inode, offset) or (not due and now - self._saved_at < _CHECKPOINT_EVERY):
             return
         try:
             head = os.pread(current.fd, min(offset, _HEAD), 0)
-            data = {"path": self.path, "inode": current.inode, "offset": offset, "head": head.hex()}
+            data = {
+                "path": self.path,
+                "inode": current.inode,
+                "offset": offset,
+                "head": head.hex(),
+                "origin": self.ring.origin,
+                "eid": eid,
+            }
             tmp = self.checkpoint.with_name(self.checkpoint.name + ".tmp")
             tmp.write_text(json.dumps(data) + "\n")
             os.replace(tmp, self.checkpoint)
@@ -313,6 +351,19 @@ class JsonlSource(Source):
             self.status.error(f"cannot write checkpoint {self.checkpoint}: {err.strerror or err}")
             return
         self._saved, self._saved_at = (current.inode, offset), now
+
+    def _safe_bound(self, current: _OpenFile) -> tuple[int, int]:
+        """(eid, offset) to checkpoint: the newest batch end that readers holding the ring have."""
+        held = self.ring.held()
+        bounds = self._bounds
+        if held is None:
+            latest = (self.ring.last_eid, current.offset - len(self.lines.pending))
+            bounds.clear()
+            bounds.append(latest)
+            return latest
+        while len(bounds) > 1 and bounds[1][0] <= held:
+            bounds.popleft()  # the first bound is the newest one every reader has
+        return bounds[0]
 
 
 def _is_stream(path: str) -> bool:

@@ -12,13 +12,21 @@ from . import SOURCES, kind_of, table_sources
 from .base import Source, supervise
 
 
-def declare_stream_tables(sources: dict[str, Any]) -> None:
-    """Register the event tables that named sources (jsonl, mqtt) define in the config."""
+def declare_stream_tables(sources: dict[str, Any], learned: dict[str, list[str]] | None = None) -> None:
+    """Register the event tables that named sources (jsonl, mqtt) define in the config.
+
+    ``learned``: per table, the undeclared columns the daemon's queries name (untyped)."""
     from .records import declare_record_table
 
     for key, options in sources.items():
         if SOURCES[kind_of(key)].tables is None:
-            declare_record_table(options.table, options.columns, source=key)
+            declare_record_table(
+                options.table,
+                options.columns,
+                source=key,
+                time_field=getattr(options, "time", None),
+                learned=(learned or {}).get(options.table, ()),
+            )
 
 
 def build(sources: dict[str, Any], rings: Rings, tables: Iterable[str]) -> list[Source]:

@@ -20,7 +20,7 @@ from ..config.options import REQUIRED, STRING, NamedSourceOptions, OptionError, 
 from ..errors import ConfigError
 from ..mqtt import parse_url
 from .base import Source
-from .records import RecordDecoder
+from .records import RecordDecoder, record_layout
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,9 @@ class MqttOptions(NamedSourceOptions):
     topic: str = option(REQUIRED, STRING, doc="Topic filter, e.g. sensors/#.")
     qos: int = option(1, one_of(0, 1, 2))
     max_line_bytes: int = option(1_048_576, positive_int, doc="Longer payload lines are counted and skipped.")
+    time: str | None = option(
+        None, STRING, doc="The field holding each record's event time (unix seconds or RFC 3339)."
+    )
 
 
 class MqttSource(Source):
@@ -51,7 +54,8 @@ class MqttSource(Source):
         self.broker, url_topic = parse_url(options.url)
         self.topic: str = options.topic or url_topic or "#"
         self.qos: int = options.qos
-        self.decoder = RecordDecoder(options.columns, self.status, max_bytes=options.max_line_bytes)
+        columns, time_field = record_layout(table, options.columns, options.time)
+        self.decoder = RecordDecoder(columns, self.status, max_bytes=options.max_line_bytes, time_field=time_field)
         self.connected = False
 
     async def deliver(self, rows: list[dict]) -> None:

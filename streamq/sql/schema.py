@@ -22,8 +22,11 @@ BLOB = "BLOB"
 # column NUMERIC affinity, so `not_valid_after < strftime('%s', 'now')` compares numbers.
 DATETIME = "DATETIME"
 
+# No declared type: no affinity, values stay as given (a record's field as JSON gave it).
+UNTYPED = ""
+
 INTEGER_TYPES = frozenset({INTEGER, BIGINT, UNSIGNED_BIGINT, DATETIME})
-TYPES = frozenset({TEXT, INTEGER, BIGINT, UNSIGNED_BIGINT, DOUBLE, BLOB, DATETIME})
+TYPES = frozenset({TEXT, INTEGER, BIGINT, UNSIGNED_BIGINT, DOUBLE, BLOB, DATETIME, UNTYPED})
 
 Row = Mapping[str, Any]
 

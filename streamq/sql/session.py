@@ -53,25 +53,40 @@ class Session:
         self.rings = rings if rings is not None else Rings()
         self.floors: dict[str, int] = {}
         self.ceilings: dict[str, int] = {}
+        self.rows: dict[str, list] = {}  # table -> the ring entries it reads instead of its ring
         self.daemon = daemon
 
 
 class EventWindow:
     """The slice of each event table one run of a continuous reader sees: eids in (floor, ceiling].
 
-    The ceiling is each ring's newest eid when the run starts, and becomes the floor
-    of the next run, so every event is read exactly once even while more arrive
-    during a run. The scheduler, ``--follow`` and ``tail`` all read through this.
+    The ceiling is each ring's newest eid when the run starts (or ``limit`` eids past
+    the floor: a run reads a bounded piece), and becomes the floor of the next run, so
+    every event is read exactly once even while more arrive during a run. A window of
+    ``rows`` instead makes each table read exactly the given ring entries: the rows of
+    one time window (streamq.stream). The scheduler and ``--follow`` read through this.
     """
 
-    def __init__(self, floors: Mapping[str, int], ceilings: Mapping[str, int]) -> None:
+    def __init__(
+        self, floors: Mapping[str, int], ceilings: Mapping[str, int], rows: Mapping[str, list] | None = None
+    ) -> None:
         self.floors = dict(floors)
         self.ceilings = dict(ceilings)
+        self.rows = dict(rows or {})
 
     @classmethod
-    def after(cls, rings: Rings, floors: Mapping[str, int]) -> EventWindow:
-        """The window from ``floors`` up to what the rings hold now."""
-        return cls(floors, {table: rings.ring(table).last_eid for table in floors})
+    def after(cls, rings: Rings, floors: Mapping[str, int], *, limit: int | None = None) -> EventWindow:
+        """The window from ``floors`` up to what the rings hold now (at most ``limit`` eids past each floor)."""
+        ceilings = {}
+        for table, floor in floors.items():
+            last = rings.ring(table).last_eid
+            ceilings[table] = last if limit is None else min(last, max(floor, 0) + limit)
+        return cls(floors, ceilings)
+
+    @classmethod
+    def of_rows(cls, rows: Mapping[str, list]) -> EventWindow:
+        """A window of given ring entries (one time window's rows): each table reads exactly those."""
+        return cls({}, {}, rows)
 
     @property
     def empty(self) -> bool:
@@ -87,8 +102,9 @@ class _Applied:
         self.window, self.session = window, session
 
     def __enter__(self) -> EventWindow:
-        self.session.floors, self.session.ceilings = dict(self.window.floors), dict(self.window.ceilings)
-        return self.window
+        session, window = self.session, self.window
+        session.floors, session.ceilings, session.rows = dict(window.floors), dict(window.ceilings), dict(window.rows)
+        return window
 
     def __exit__(self, *exc: object) -> None:
-        self.session.floors, self.session.ceilings = {}, {}
+        self.session.floors, self.session.ceilings, self.session.rows = {}, {}, {}

@@ -88,11 +88,13 @@ class Pipeline:
             outs += self._panes(changed, UPDATE)
         return outs
 
-    def rows(self, names: list[str], rows: Sequence[tuple], now: float | None = None) -> list[Out]:
-        """A query without a window: its result rows through dedup and the limit."""
+    def rows(
+        self, names: list[str], rows: Sequence[tuple], now: float | None = None, *, dedup: bool = True
+    ) -> list[Out]:
+        """A query without a window: its result rows through dedup (unless ``dedup`` is false) and the limit."""
         now = self.clock() if now is None else now
         outs: list[Out] = []
-        self._post(outs, names, rows, now, ROW)
+        self._post(outs, names, rows, now, ROW, first_seen=dedup)
         return outs
 
     def finish(self) -> list[Out]:
@@ -123,14 +125,24 @@ class Pipeline:
             self._post(outs, names, [(*row, start, end) for row in rows], end, kind)
         return outs
 
-    def _post(self, outs: list[Out], names: list[str], rows: Sequence[tuple], now: float, kind: str) -> None:
-        dedup, limit = self.dedup, self.limit
+    def _post(
+        self,
+        outs: list[Out],
+        names: list[str],
+        rows: Sequence[tuple],
+        now: float,
+        kind: str,
+        *,
+        first_seen: bool = True,
+    ) -> None:
+        """Dedup (not for updates: a window's final result must not be held back by its updates), then the limit."""
+        dedup, limit = self.dedup if first_seen and kind != UPDATE else None, self.limit
         if limit is not None:
             report = limit.roll(now)
             if report is not None:
                 outs.append(_suppressed(report))
         for row in rows:
-            if dedup is not None and kind != UPDATE and not dedup.first(names, row, now):
+            if dedup is not None and not dedup.first(names, row, now):
                 continue
             if limit is not None and not limit.admit(now):
                 continue

@@ -16,33 +16,39 @@ import dataclasses
 import math
 from collections.abc import Iterable, Iterator
 
-from ..sql.schema import BIGINT, INTEGER, TEXT, Column, QueryContext, Table, register
+from ..sql.schema import BIGINT, DOUBLE, INTEGER, TEXT, Column, QueryContext, Table, register
 
 EVENT_TIME = Column("time", BIGINT, "When the event was received, unix seconds.", additional=True, range=True)
 EVENT_ID = Column("eid", INTEGER, "Event id: increases by one per event of this table.", hidden=True, range=True)
 EVENT_COLUMNS = (EVENT_TIME, EVENT_ID)
 _EVENT_TAIL = tuple(c.name for c in EVENT_COLUMNS)
+# A record source with an event-time field: ``time`` is then the record's own time (a data
+# column) and the receive time, which orders the ring, is this hidden column.
+ARRIVAL = "arrival_time"
+ARRIVAL_TIME = Column(ARRIVAL, DOUBLE, "When the record was received, unix seconds.", hidden=True, range=True)
 
 
-def event_columns(columns: Iterable[Column]) -> tuple[Column, ...]:
-    """The table's own columns, with ``time`` and ``eid`` put at the end if the table did not place them.
+def event_columns(columns: Iterable[Column], *, stamp: str = EVENT_TIME.name) -> tuple[Column, ...]:
+    """The table's own columns, with ``time`` (or ``stamp``) and ``eid`` put at the end if the table
+    did not place them.
 
     A table that places one uses :data:`EVENT_TIME` / :data:`EVENT_ID` (its
     description may differ); a column of either name declared any other way is refused.
     """
+    filled = EVENT_COLUMNS if stamp == EVENT_TIME.name else (ARRIVAL_TIME, EVENT_ID)
     cols = list(columns)
     for c in cols:
-        for declared in EVENT_COLUMNS:
+        for declared in filled:
             if c.name == declared.name and dataclasses.replace(c, description=declared.description) != declared:
                 raise ValueError(
                     f"event column {c.name}: use EVENT_TIME / EVENT_ID of tables.events, not a column anew"
                 )
     names = {c.name for c in cols}
-    cols += [c for c in EVENT_COLUMNS if c.name not in names]
+    cols += [c for c in filled if c.name not in names]
     return tuple(cols)
 
 
-def _bounds(ctx: QueryContext, table: str) -> tuple[int, int | None, float | None]:
+def _bounds(ctx: QueryContext, table: str, stamp: str = EVENT_TIME.name) -> tuple[int, int | None, float | None]:
     """From the pushed-down constraints: the eid to read after, the last eid wanted, the earliest time.
 
     ``time`` holds whole seconds of a float receive time, so ``time > T`` means
@@ -63,25 +69,44 @@ def _bounds(ctx: QueryContext, table: str) -> tuple[int, int | None, float | Non
             if c.op in ("<", "<=", "="):
                 top = math.ceil(c.value) - 1 if c.op == "<" else math.floor(c.value)
                 upto = top if upto is None else min(upto, top)
-    for c in ctx.ops(EVENT_TIME.name):
-        if isinstance(c.value, (int, float)):
+    whole = stamp == EVENT_TIME.name  # whole seconds; arrival_time keeps the fractions
+    for c in ctx.ops(stamp):
+        if isinstance(c.value, (int, float)) and not whole:
+            bound = c.value if c.op in (">", ">=", "=") else None  # SQLite checks the rows again
+        elif isinstance(c.value, (int, float)):
             bound = math.floor(c.value) + 1 if c.op == ">" else math.ceil(c.value) if c.op in (">=", "=") else None
-            if bound is not None:
-                min_time = bound if min_time is None else max(min_time, bound)
+        else:
+            bound = None
+        if bound is not None:
+            min_time = bound if min_time is None else max(min_time, bound)
     return after, upto, min_time
 
 
-def make_event_table(name: str, description: str, columns: Iterable[Column], *, examples: Iterable[str] = ()) -> Table:
-    """Declare and register a ring-backed event table."""
-    cols = event_columns(columns)
+def make_event_table(
+    name: str,
+    description: str,
+    columns: Iterable[Column],
+    *,
+    examples: Iterable[str] = (),
+    stamp: str = EVENT_TIME.name,
+) -> Table:
+    """Declare and register a ring-backed event table.
+
+    The ring fills ``stamp`` (the receive time) and ``eid``; every other column comes from
+    the stored row. A record source with an event-time field passes ``stamp=ARRIVAL``:
+    its ``time`` is then a column of the row like any other.
+    """
+    cols = event_columns(columns, stamp=stamp)
     names = [c.name for c in cols]
-    time_index = names.index(EVENT_TIME.name)
+    time_index = names.index(stamp)
     eid_index = names.index(EVENT_ID.name)
-    data_names = [n for n in names if n not in _EVENT_TAIL]
+    data_names = [n for n in names if n not in (stamp, EVENT_ID.name)]
     # time and eid are spliced into the stored values at their column positions; most
     # tables end with them, and a stored tuple then needs only one concatenation.
     tail_layout = (time_index, eid_index) == (len(names) - 2, len(names) - 1)
-    time_value, eid_value = (lambda eid, when: int(when)), (lambda eid, when: eid)
+    whole_seconds = stamp == EVENT_TIME.name  # osquery's time is whole seconds; arrival_time keeps fractions
+    time_value = (lambda eid, when: int(when)) if whole_seconds else (lambda eid, when: when)
+    eid_value = lambda eid, when: eid  # noqa: E731
     if time_index < eid_index:
         (first_index, first), (second_index, second) = (time_index, time_value), (eid_index, eid_value)
     else:
@@ -92,16 +117,22 @@ def make_event_table(name: str, description: str, columns: Iterable[Column], *, 
         ring = session.rings.get(name) if session is not None else None
         if ring is None:
             return
-        after, upto, min_time = _bounds(ctx, name)
-        ceiling = session.ceilings.get(name)
-        if upto is not None:
-            ceiling = upto if ceiling is None else min(ceiling, upto)
-        limit = None if ceiling is None else max(0, ceiling - after)
-        for eid, when, row in ring.since(after, min_time=min_time, limit=limit):
+        given = session.rows.get(name)
+        if given is not None:
+            entries: Iterable[tuple] = given  # one time window's rows (streamq.stream), chosen by its reader
+            ceiling = None
+        else:
+            after, upto, min_time = _bounds(ctx, name, stamp)
+            ceiling = session.ceilings.get(name)
+            if upto is not None:
+                ceiling = upto if ceiling is None else min(ceiling, upto)
+            limit = None if ceiling is None else max(0, ceiling - after)
+            entries = ring.since(after, min_time=min_time, limit=limit)
+        for eid, when, row in entries:
             if ceiling is not None and eid > ceiling:
                 break
             if tail_layout and not isinstance(row, dict):
-                yield (*row, int(when), eid)
+                yield (*row, int(when) if whole_seconds else when, eid)
                 continue
             values = [row.get(n) for n in data_names] if isinstance(row, dict) else list(row)
             values.insert(first_index, first(eid, when))  # insert the lower index first:
@@ -123,6 +154,18 @@ def make_event_table(name: str, description: str, columns: Iterable[Column], *, 
 def event_row(table: Table, row: dict) -> tuple:
     """A source's dict as the tuple a ring stores (data columns only, in spec order)."""
     return tuple(row.get(c.name) for c in table.columns if c.name not in _EVENT_TAIL)
+
+
+def entry_getter(table: Table, column: str):
+    """A function from a ring entry ``(eid, when, row)`` of ``table`` to the value of ``column``."""
+    stamp = ARRIVAL if any(c.name == ARRIVAL for c in table.columns) else EVENT_TIME.name
+    if column == stamp:
+        return lambda entry: entry[1]
+    if column == EVENT_ID.name:
+        return lambda entry: entry[0]
+    data = [c.name for c in table.columns if c.name not in (stamp, EVENT_ID.name)]
+    index = data.index(column)
+    return lambda entry: entry[2][index] if type(entry[2]) is tuple else entry[2].get(column)
 
 
 _ACTION = Column("action", TEXT, "What happened: fork, exec or exit.")
