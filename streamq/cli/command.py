@@ -43,6 +43,10 @@ def cmd_query(args: argparse.Namespace) -> int:
         return _follow(args, config)
     if args.count or args.timeout:
         raise ConfigError("--count and --timeout go with --follow")
+    streaming = ("window", "window_key", "emit", "grace", "dedup", "dedup_for", "limit")
+    given = [f"--{name.replace('_', '-')}" for name in streaming if getattr(args, name) is not None]
+    if given:
+        raise ConfigError(f"{', '.join(given)} go with --follow (a query over events as they come)")
     from ..sql.connection import connect
 
     if config is not None and config.sources:
@@ -148,11 +152,13 @@ def _follow(args: argparse.Namespace, config) -> int:
 
         config = Config()
     printer = StreamPrinter(sys.stdout, args.mode)
+    options = stream_options(args)
     if os.geteuid() != 0:
+        from ..daemon.checks import learn_columns
         from ..sources.manager import declare_stream_tables
         from ..sql.connection import connect
 
-        declare_stream_tables(config.sources)
+        declare_stream_tables(config.sources, learn_columns(config, [args.sql]))  # as Follower.open does
         with connect() as conn:
             _note_incomplete(conn, [args.sql])
 
@@ -163,8 +169,8 @@ def _follow(args: argparse.Namespace, config) -> int:
         follower = Follower(config)
         notes = asyncio.create_task(watch_fallbacks(follower.rings))
         try:
-            await follower.open()
-            await follower.follow(args.sql, printer, count=args.count, timeout=args.timeout)
+            await follower.open(args.sql)
+            await follower.follow(args.sql, printer, count=args.count, timeout=args.timeout, options=options)
         finally:
             notes.cancel()
             await follower.close()

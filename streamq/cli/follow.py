@@ -14,12 +14,18 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..config.sections import Config
+from ..daemon.checks import learn_columns, result_names
 from ..errors import ConfigError, StreamqError
 from ..ring import Rings, RingWaker
 from ..sources import manager, table_sources
-from ..sql.connection import Connection, connect
+from ..sql.connection import Connection, connect, load_tables
 from ..sql.session import EventWindow
 from ..sql.thread import SqlThread
+from ..stream.pipeline import WINDOW_NAMES, Out, Pipeline
+from ..stream.spec import StreamSpec
+from ..stream.sqlcheck import batch_dependence
+from ..tables.events import ARRIVAL, entry_getter
+from .streaming import OutPrinter, stop_on_signals, until
 
 RowSink = Callable[[Sequence[str], Sequence[Any]], None]
 
@@ -34,8 +40,9 @@ class Follower:
         self.conn: Connection | None = None
         self._tasks: list[asyncio.Task] = []
 
-    async def open(self) -> None:
-        manager.declare_stream_tables(self.config.sources)
+    async def open(self, sql: str | None = None) -> None:
+        learned = await self._sql(learn_columns, self.config, [sql] if sql else [])
+        manager.declare_stream_tables(self.config.sources, learned)
         self.conn = await self._sql(lambda: connect(rings=self.rings))
 
     async def event_tables(self, sql: str) -> list[str]:
@@ -55,48 +62,95 @@ class Follower:
         count: int | None = None,
         timeout: float | None = None,
         ready: Callable[[], None] | None = None,
+        options: StreamSpec | None = None,
     ) -> int:
-        """Print new result rows until ``count`` rows or ``timeout`` seconds; return rows emitted."""
+        """Print new result rows until ``count`` rows or ``timeout`` seconds; return rows emitted.
+
+        With a window, the SQL runs once per window (streamq.stream); open windows are
+        emitted when following ends (``count``, ``timeout``, SIGINT/SIGTERM)."""
+        options = options or StreamSpec()
         tables = await self.event_tables(sql)
         if not tables:
             fillable = ", ".join(sorted(table_sources(self.config.sources)))
             raise ConfigError(f"--follow needs a query over an event table ({fillable})")
+        pipe = await self._sql(lambda: self._pipeline(sql, tables, options))
         self.start_sources(tables)
         waker = RingWaker(self.rings.ring(t) for t in tables)
         floors = {t: self.rings.ring(t).last_eid for t in tables}
         deadline = None if timeout is None else time.monotonic() + timeout
-        emitted = 0
+        printed = OutPrinter(emit, count, changes=options.emit == "changes")
+        stop = asyncio.Event()
         if ready:
             ready()
-        try:
-            while count is None or emitted < count:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    break
-                waiter = asyncio.ensure_future(waker.wait())
-                done, _ = await asyncio.wait(
-                    {waiter, *self._tasks}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-                )
-                if waiter not in done:
-                    waiter.cancel()
-                    if not done:
-                        break  # the timeout
-                    self._check_sources(tables)
-                    continue
-                waker.clear()
-                window = EventWindow.after(self.rings, floors)
-                if window.empty:
-                    continue
-                names, rows = await self._sql(lambda w=window: self._read(sql, w))
-                floors = window.ceilings
-                for row in rows:
-                    emit(names, row)
-                    emitted += 1
-                    if count is not None and emitted >= count:
+        with stop_on_signals(stop):
+            try:
+                while not printed.full and not stop.is_set():
+                    wait = until(deadline, pipe.next_wakeup())
+                    if deadline is not None and wait is not None and wait <= 0 and time.monotonic() >= deadline:
                         break
-        finally:
-            waker.close()
-        return emitted
+                    waiter = asyncio.ensure_future(waker.wait())
+                    stopper = asyncio.ensure_future(stop.wait())
+                    done, _ = await asyncio.wait(
+                        {waiter, stopper, *self._tasks}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    stopper.cancel()
+                    if waiter not in done:
+                        waiter.cancel()
+                        if stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
+                            break
+                        if done:
+                            self._check_sources(tables)
+                            continue
+                        printed(await self._sql(lambda: pipe.tick() + pipe.emitted()))  # a clock-driven close
+                        continue
+                    waker.clear()
+                    outs, floors = await self._sql(lambda f=floors: self._step(sql, pipe, tables, f))
+                    printed(outs)
+                printed(await self._sql(lambda: pipe.emitted() + pipe.finish()))
+            finally:
+                waker.close()
+        return printed.emitted
+
+    def _pipeline(self, sql: str, tables: Sequence[str], options: StreamSpec) -> Pipeline:
+        """The streaming stages for ``sql``; ConfigError when the options do not fit the SQL."""
+        if options.window is not None:
+            if len(tables) != 1:
+                raise ConfigError(f"--window needs a query over one event table (it reads {', '.join(tables)})")
+        else:
+            reason = batch_dependence(self.conn.apsw, sql, tables[0])
+            if reason:
+                raise ConfigError(reason)
+        if options.dedup:
+            names = result_names(self.conn.apsw, sql)
+            try:
+                options.check_columns(names + (list(WINDOW_NAMES) if options.window else []))
+            except ValueError as err:
+                raise ConfigError(f"--dedup: {err}") from None
+        spec = load_tables().get(tables[0])
+        event_time = spec is not None and any(c.name == ARRIVAL for c in spec.columns)
+        self._when = entry_getter(spec, "time") if event_time else (lambda entry: entry[1])
+        self._keys = [entry_getter(spec, c) for c in options.window_key]
+
+        def run_window(entries: list) -> tuple[list[str], list[tuple]]:
+            return self._read(sql, EventWindow.of_rows({tables[0]: entries}))
+
+        return Pipeline(options, run_window, event_time=event_time, max_rows=self.rings.capacity)
+
+    def _step(self, sql: str, pipe: Pipeline, tables: Sequence[str], floors: dict) -> tuple[list[Out], dict]:
+        """New rows since ``floors``: what they make the query emit, and the next floors."""
+        if pipe.windows is None:
+            window = EventWindow.after(self.rings, floors)
+            if window.empty:
+                return [], floors
+            names, rows = self._read(sql, window)
+            return pipe.tick() + pipe.rows(names, rows), window.ceilings
+        table = tables[0]
+        entries = self.rings.ring(table).since(floors[table])
+        if entries:
+            keys = [tuple(get(e) for get in self._keys) for e in entries] if self._keys else None
+            pipe.feed([self._when(e) for e in entries], keys, entries)
+            floors = {table: entries[-1][0]}
+        return pipe.tick() + pipe.emitted(), floors
 
     def _check_sources(self, tables: Sequence[str]) -> None:
         """A source that ended (it cannot run here) leaves --follow waiting for nothing: say why."""

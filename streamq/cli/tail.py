@@ -21,8 +21,6 @@ queue, so a large file is never read faster than the SQL keeps up.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ import orjson
 from ..errors import StreamqError
 from ..stream.pipeline import FINAL, ROW, SUPPRESSED, UPDATE, Out
 from ..stream.spec import StreamSpec
+from .streaming import stop_on_signals, until
 from .tail_query import TailQuery
 from .tail_sources import END, open_source
 
@@ -122,7 +121,7 @@ async def tail(
     pump = asyncio.create_task(_pump(source, queue), name=f"tail:{spec}")
     stop = asyncio.Event()
     deadline = None if timeout is None else time.monotonic() + timeout
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop):
         try:
             await _loop(query, queue, out, stop, deadline)
             out(query.finish())
@@ -147,15 +146,9 @@ async def _loop(query: TailQuery, queue: asyncio.Queue, out: _Emitter, stop: asy
     stopped = asyncio.ensure_future(stop.wait())
     try:
         while not out.full:
-            waits = []
-            if deadline is not None:
-                if time.monotonic() >= deadline:
-                    break
-                waits.append(deadline - time.monotonic())
-            wakeup = query.pipeline.next_wakeup()
-            if wakeup is not None:
-                waits.append(wakeup - time.time())
-            wait = max(0.0, min(waits)) if waits else None
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            wait = until(deadline, query.pipeline.next_wakeup())
             getter = asyncio.ensure_future(queue.get())
             done, _ = await asyncio.wait({getter, stopped}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             if getter not in done:
@@ -202,21 +195,3 @@ def _reuse_big_buffers() -> None:
         libc.mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD
     except (OSError, AttributeError):
         pass
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: asyncio.Event):
-    """SIGINT/SIGTERM end the input like EOF does: open windows are flushed, then we exit."""
-    loop = asyncio.get_running_loop()
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-            installed.append(sig)
-        except (RuntimeError, ValueError):  # not the main thread
-            pass
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)

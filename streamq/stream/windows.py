@@ -64,6 +64,15 @@ class Pane:
         return seconds(self.start), seconds(self.end)
 
 
+def _ms(t: float) -> float:
+    """Unix seconds as milliseconds. A time written with whole milliseconds (``42.337``) is not
+    exactly a binary float; within a microsecond of a whole millisecond it is taken as that
+    millisecond, so a row written at a window's end is never put in the window before it."""
+    t_ms = t * 1000.0
+    whole = round(t_ms)
+    return whole if -0.001 < t_ms - whole < 0.001 else t_ms
+
+
 def seconds(ms: int | float) -> int | float:
     whole, rest = divmod(ms, 1000)
     return int(whole) if rest == 0 else ms / 1000
@@ -122,6 +131,9 @@ class Windows:
         mark = self.watermark
         for t, row in zip(times, rows):
             t_ms = t * 1000.0
+            whole = round(t_ms)
+            if t_ms != whole and -0.001 < t_ms - whole < 0.001:
+                t_ms = whole  # see _ms
             if not lo <= t_ms < hi:
                 if pane is not None:
                     pane.count = len(held)
@@ -155,7 +167,7 @@ class Windows:
         self.watermark = mark
 
     def add(self, t: float, key: Key, row: Any) -> None:
-        t_ms = t * 1000.0
+        t_ms = _ms(t)
         accepted = self._add_session(t_ms, key, row) if self.window.session else self._add_fixed(t_ms, key, row)
         if accepted and self.event_time and t_ms - self.grace_ms > self.watermark:
             self.watermark = t_ms - self.grace_ms
