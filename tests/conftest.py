@@ -13,6 +13,9 @@ import pytest
 
 import streamq
 
+# The `daemon` fixture: `streamq run` as a child process (tests/daemon_process.py).
+pytest_plugins = ("daemon_process",)
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 COMPAT = SHARED / "compat"

@@ -21,7 +21,7 @@ from ..sources import SOURCES, kind_of, manager
 from ..sql.connection import connect
 from ..sql.readonly import Limits, ReadOnlyConnection
 from ..sql.statements import split
-from .checks import learned_columns
+from .checks import check_streaming, learned_columns
 
 
 @dataclass
@@ -100,4 +100,10 @@ def _validator(config: Config) -> Validator:
     return Validator(config.text, config.path or "<config>")
 
 
-CHECKS: list[Callable[[Config, Report], None]] = [check_state, check_queries, check_sinks, check_sources]
+CHECKS: list[Callable[[Config, Report], None]] = [
+    check_state,
+    check_queries,
+    check_streaming,  # window, window_key, dedup and aggregates against each query's SQL
+    check_sinks,
+    check_sources,
+]

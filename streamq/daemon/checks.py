@@ -20,7 +20,7 @@ import apsw
 
 from ..config.sections import Config
 from ..config.validation import Validator
-from ..errors import QueryError
+from ..errors import ConfigError, QueryError
 from ..sources import SOURCES, kind_of
 from ..stream.pipeline import WINDOW_NAMES
 from ..stream.sqlcheck import batch_dependence
@@ -146,3 +146,19 @@ def _table_columns(table: str) -> list[str]:
 
     spec = load_tables().get(table)
     return [c.name for c in spec.columns] if spec is not None else []
+
+
+def check_streaming(config: Config, report: Any) -> None:
+    """A step of streamq.daemon.check: each query's streaming options against its SQL."""
+    from ..sources import table_sources
+    from ..sql.connection import connect
+    from .queries import query_specs
+
+    specs = {name: spec for name, spec in query_specs(config).items() if name not in report.skipped}
+    conn = connect()
+    try:
+        check_queries(conn, config, specs, table_sources(config.sources))
+    except ConfigError as err:
+        report.errors.append(str(err))
+    finally:
+        conn.close()

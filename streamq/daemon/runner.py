@@ -39,6 +39,7 @@ class StoreError(Exception):
 class RunResult:
     rows: int  # result rows written to the outbox
     more: bool = False  # event rows are still waiting past this run's bounded piece
+    lines: int = 0  # lines written to the outbox (a `suppressed` line is one without a row)
 
 
 @dataclass
@@ -115,7 +116,7 @@ class Runner:
         streamstate.committed(pipe)
         self._after_commit(rt, new, work)
         rt.last_lines = work.lines
-        return RunResult(work.count if work.lines else 0, work.more)
+        return RunResult(work.count if work.lines else 0, work.more, len(work.lines))
 
     def _after_commit(self, rt: Any, state: QueryState, work: _Work) -> None:
         rings = self.conn.session.rings

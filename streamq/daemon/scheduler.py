@@ -204,7 +204,7 @@ class Scheduler:
             rt.store_failing = False
             log.warning("query %s: the state store takes results again", rt.spec.name)
             self.on_store_error(rt.spec.sinks, None)
-        if result.rows:
+        if result.lines:
             self.notify_sinks(rt.spec.sinks)
         return result
 
