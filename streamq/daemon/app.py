@@ -123,6 +123,7 @@ class Daemon:
             notify_sinks=self._wake_sinks,
             decorations=lambda: self.decorations.current(self.conn, self.config.decorators),
             on_store_error=self._store_error,
+            outbox_room=self._outbox_room,
         )
         await self._start_sinks(self.config)
         self._hold(specs)
@@ -247,6 +248,20 @@ class Daemon:
         """The outbox cannot be written (a full disk): the query's sinks show it in streamq_sinks."""
         for sink in filter(None, map(self.sinks.get, sinks if error is not None else ())):
             sink.stats.last_error = f"outbox: {error}"
+
+    async def _outbox_room(self, names: tuple[str, ...], rows: int, patience: float = 2.0) -> None:
+        """Wait (up to ``patience`` s) until working sinks hold at most ``rows`` rows in the outbox."""
+        deadline = time.monotonic() + patience
+        for name in names:
+            delivery = self.deliveries.get(name)
+            if delivery is None:
+                continue
+            delivery.wake.set()
+            while not delivery.failing and time.monotonic() < deadline:
+                _, queued = await self.sql(self.store.backlog, name)
+                if queued <= rows:
+                    break
+                await asyncio.sleep(0.02)
 
     def _wake_sinks(self, names: tuple[str, ...]) -> None:
         for name in names:

@@ -18,7 +18,7 @@ import logging
 import random
 import resource
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,10 @@ from .runner import Runner, RunResult, StoreError
 from .state import QueryState
 
 log = logging.getLogger("streamq.daemon.scheduler")
+
+
+async def _no_wait(sinks: tuple[str, ...], rows: int) -> None:
+    await asyncio.sleep(0)
 
 
 @dataclass
@@ -83,6 +87,7 @@ class Scheduler:
         notify_sinks: Callable[[tuple[str, ...]], None],
         decorations: Callable[[], dict] | None = None,
         on_store_error: Callable[[tuple[str, ...], str | None], None] | None = None,
+        outbox_room: Callable[[tuple[str, ...], int], Awaitable[None]] | None = None,
     ) -> None:
         self.sql = sql
         self.conn = conn
@@ -91,6 +96,7 @@ class Scheduler:
         self.host = host
         self.notify_sinks = notify_sinks
         self.on_store_error = on_store_error or (lambda sinks, error: None)
+        self.outbox_room = outbox_room or _no_wait
         self.runner = Runner(conn, store, options, host=host, decorations=decorations or dict)
         self.queries: dict[str, QueryRuntime] = {}
         self.stopping = False  # set at shutdown: a running query is interrupted, not waited for
@@ -183,9 +189,10 @@ class Scheduler:
             waker.close()
 
     async def _catch_up(self, rt: QueryRuntime) -> None:
-        """Run until the query has read every waiting row, a bounded piece per run."""
+        """Run until the query has read every waiting row, a bounded piece per run; between pieces
+        the sinks take what the last one wrote, so a backlog never piles up in the outbox."""
         while (await self.run_once(rt)).more:
-            await asyncio.sleep(0)  # let the sinks take what the last piece wrote
+            await self.outbox_room(rt.spec.sinks, 2 * self.options.max_rows_per_run)
 
     # -- running ------------------------------------------------------------------------------
 

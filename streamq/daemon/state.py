@@ -153,6 +153,21 @@ class StateStore:
         queue ``batches`` (sink, row count, lines), all in one transaction: all of it or none."""
         base = None if state.base is None else _encode_base(state.base)
         now = time.time()
+        try:
+            self._commit(name, state, base, now, batches, changes)
+        except apsw.FullError:
+            self._give_back_wal()
+            raise
+
+    def _give_back_wal(self) -> None:
+        """After a commit the disk refused: fold the WAL into the database and truncate it, so the
+        space the failed transaction took is free for the next try (the outbox pages are reused)."""
+        try:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except apsw.Error:
+            pass
+
+    def _commit(self, name, state, base, now, batches, changes) -> None:
         with self.db:
             if state.fresh:
                 for table in _STREAM_TABLES:
@@ -197,14 +212,18 @@ class StateStore:
 
     # -- outbox -------------------------------------------------------------------------------
 
-    def pending(self, sink: str, limit: int = 100) -> list[Batch]:
-        return [
-            Batch(id, sink, query, rows, bytes(payload).split(b"\n"), created=created)
-            for id, query, rows, payload, created in self.db.execute(
-                "SELECT id, query, rows, payload, created FROM outbox WHERE sink = ? ORDER BY id LIMIT ?",
-                (sink, limit),
-            )
-        ]
+    def pending(self, sink: str, limit: int = 100, max_rows: int = 20_000) -> list[Batch]:
+        """The oldest batches waiting for ``sink``: at most ``limit`` batches, and about ``max_rows`` rows."""
+        out: list[Batch] = []
+        rows_so_far = 0
+        for id, query, rows, payload, created in self.db.execute(
+            "SELECT id, query, rows, payload, created FROM outbox WHERE sink = ? ORDER BY id LIMIT ?", (sink, limit)
+        ):
+            if out and rows_so_far + rows > max_rows:
+                break
+            out.append(Batch(id, sink, query, rows, bytes(payload).split(b"\n"), created=created))
+            rows_so_far += rows
+        return out
 
     def delivered(self, ids: Iterable[int]) -> None:
         with self.db:

@@ -49,6 +49,8 @@ class Delivery:
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()
         self._failing = False
+        # Outbox ids sent but not yet deleted (the delete failed: a full disk): never sent twice.
+        self._sent: set[int] = set()
 
     async def refresh_backlog(self) -> None:
         dropped = await self.sql(self.store.drop_oldest, self.sink.name, self.max_backlog_rows)
@@ -64,7 +66,9 @@ class Delivery:
         delay = 0.2
         stats = self.sink.stats
         while True:
+            await self._forget_sent()
             batches = await self.sql(self.store.pending, self.sink.name, 200)
+            batches = [b for b in batches if b.id not in self._sent]
             if not batches:
                 stats.queued = 0
                 stats.oldest_created = None
@@ -85,7 +89,8 @@ class Delivery:
                     stats.last_error = str(err)
                     log.warning("sink %s: %d rows refused, not retried: %s", self.sink.name, err.rows, err)
                     self._delivered(batch, batch.rows - err.rows)
-                    await self.sql(self.store.delivered, batch.ids)
+                    self._sent.update(batch.ids)
+                    await self._forget_sent()
                 except Exception as err:
                     stats.failed += 1
                     stats.last_error = f"{type(err).__name__}: {err}"
@@ -100,7 +105,27 @@ class Delivery:
                 else:
                     delay = 0.2
                     self._delivered(batch, batch.rows)
-                    await self.sql(self.store.delivered, batch.ids)
+                    self._sent.update(batch.ids)
+                    await self._forget_sent()
+
+    @property
+    def failing(self) -> bool:
+        """The sink is refusing batches now (they wait in the outbox)."""
+        return self._failing
+
+    async def _forget_sent(self) -> None:
+        """Delete what was sent from the outbox; if the disk refuses, keep the ids and try again later."""
+        if not self._sent:
+            return
+        ids = sorted(self._sent)
+        try:
+            await self.sql(self.store.delivered, ids)
+        except Exception as err:  # the outbox keeps them; we remember they went out
+            self.sink.stats.last_error = f"outbox: cannot delete delivered rows ({err})"
+            if self.idle.is_set() or not self._failing:
+                await asyncio.sleep(0.5)
+            return
+        self._sent.difference_update(ids)
 
     def _delivered(self, batch: Batch, sent: int) -> None:
         stats = self.sink.stats
