@@ -42,6 +42,12 @@ class Daemon:
             assert self.proc.poll() is None, self.stderr()
         return self
 
+    def control(self):
+        """A client of its control socket (the config must put it at ``control.sock`` in its dir)."""
+        from streamq.client import Client
+
+        return Client(str(self.cwd / "control.sock"))
+
     def stderr(self) -> str:
         return self.stderr_path.read_text()
 

@@ -80,7 +80,10 @@ class EventWindow:
         ceilings = {}
         for table, floor in floors.items():
             last = rings.ring(table).last_eid
-            ceilings[table] = last if limit is None else min(last, max(floor, 0) + limit)
+            top = last if limit is None else min(last, floor + limit)
+            # A source replaying from its checkpoint may not have reached the floor yet: the
+            # window is then empty, and its ceiling (the next floor) must not go back.
+            ceilings[table] = max(floor, top)
         return cls(floors, ceilings)
 
     @classmethod
