@@ -31,7 +31,7 @@ from ..sources import manager, table_sources
 from ..sql.connection import connect
 from ..sql.thread import SqlThread
 from .configuration import checked, configure_tables, load_config
-from .checks import check_queries, learned_columns
+from .checks import learned_columns
 from .decorators import Decorations
 from .queries import QuerySpec, query_specs
 from .scheduler import QueryRuntime, Scheduler
@@ -105,7 +105,6 @@ class Daemon:
         self.conn = await self.sql(connect, rings=self.rings, daemon=self)
         self._skipped = report.skipped
         specs = {n: s for n, s in query_specs(self.config).items() if n not in report.skipped}
-        await self.sql(check_queries, self.conn, self.config, specs, table_sources(self.config.sources))
         # Sources are built (not started) first: a table no source fills is a config error,
         # and it must come before any file is created.
         sources = await self._build_sources(self.config, specs)
@@ -252,16 +251,8 @@ class Daemon:
     async def _outbox_room(self, names: tuple[str, ...], rows: int, patience: float = 2.0) -> None:
         """Wait (up to ``patience`` s) until working sinks hold at most ``rows`` rows in the outbox."""
         deadline = time.monotonic() + patience
-        for name in names:
-            delivery = self.deliveries.get(name)
-            if delivery is None:
-                continue
-            delivery.wake.set()
-            while not delivery.failing and time.monotonic() < deadline:
-                _, queued = await self.sql(self.store.backlog, name)
-                if queued <= rows:
-                    break
-                await asyncio.sleep(0.02)
+        for delivery in filter(None, map(self.deliveries.get, names)):
+            await delivery.room(rows, deadline)
 
     def _wake_sinks(self, names: tuple[str, ...]) -> None:
         for name in names:

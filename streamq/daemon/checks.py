@@ -22,6 +22,7 @@ from ..config.sections import Config
 from ..config.validation import Validator
 from ..errors import ConfigError, QueryError
 from ..sources import SOURCES, kind_of
+from ..sources.records import declared_layout
 from ..stream.pipeline import WINDOW_NAMES
 from ..stream.sqlcheck import batch_dependence
 from .queries import QuerySpec
@@ -48,6 +49,11 @@ def learn_columns(config: Config, sqls: Iterable[str]) -> dict[str, list[str]]:
     """Per undeclared record table, the columns ``sqls`` name that it lacks."""
     tables = undeclared_record_tables(config)
     learned: dict[str, list[str]] = {t: [] for t in tables}
+    for table in list(tables):
+        known = declared_layout(table)
+        if known is not None:  # declared already (the check ran first): what it learned then
+            learned[table] = [name for name, kind in known.items() if kind == ""]
+            del tables[table]
     if not tables:
         return learned
     from ..sql.connection import connect
@@ -55,6 +61,8 @@ def learn_columns(config: Config, sqls: Iterable[str]) -> dict[str, list[str]]:
     conn = connect()
     try:
         for sql in sqls:
+            if "\0" in sql:
+                continue  # the check refuses it, naming the query
             named = [t for t in tables if re.search(rf"\b{re.escape(t)}\b", sql, re.IGNORECASE)]
             if named:
                 _learn(conn.apsw, sql, {t: tables[t] for t in named}, learned)
@@ -98,8 +106,8 @@ def check_queries(conn: Any, config: Config, specs: Mapping[str, QuerySpec], fil
     for name, spec in specs.items():
         try:
             read = conn.tables_read(spec.sql)
-        except QueryError:
-            continue  # the run reports bad SQL
+        except (QueryError, ValueError):
+            continue  # SQL that cannot be prepared: the check's first step names it
         tables = sorted(t for t in read if t in event_tables)
         stream = spec.stream
         if stream.window is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,6 +108,16 @@ class Delivery:
                     self._delivered(batch, batch.rows)
                     self._sent.update(batch.ids)
                     await self._forget_sent()
+
+    async def room(self, rows: int, deadline: float) -> None:
+        """Wait until at most ``rows`` rows wait in the outbox (or the sink fails, or ``deadline``,
+        time.monotonic()): a query catching up writes its next piece when this one is taken."""
+        self.wake.set()
+        while not self._failing and time.monotonic() < deadline:
+            _, queued = await self.sql(self.store.backlog, self.sink.name)
+            if queued <= rows:
+                return
+            await asyncio.sleep(0.02)
 
     @property
     def failing(self) -> bool:

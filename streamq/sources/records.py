@@ -111,6 +111,12 @@ def declare_record_table(
     return spec
 
 
+def declared_layout(table: str) -> dict[str, str] | None:
+    """The columns ``table`` was declared with (learned ones untyped: ""), or None."""
+    found = _layouts.get(table)
+    return dict(found[0]) if found is not None else None
+
+
 def record_layout(table: str, columns: Mapping[str, str] | None, time_field: str | None) -> tuple:
     """(columns, time field) of ``table`` as declared (learned columns included), else as given."""
     return _layouts.get(table, (columns, time_field))
