@@ -181,3 +181,57 @@ def test_check_and_run_refuse_what_does_not_fit(tmp_path, query, words):
     (tmp_path / "run.toml").write_text(text)
     started = run_cli("run", "-c", str(tmp_path / "run.toml"), timeout=30)
     assert started.returncode == 2 and words in started.stderr, started.stderr
+
+
+def test_session_windows_through_kill_9_equal_tail(tmp_path, daemon):
+    records = make_records(3000, seed=9)
+    log = tmp_path / "app.jsonl"
+    sql = "SELECT user, count(*) AS n FROM app_events GROUP BY user"
+    tail = run_cli("tail", "-", "--time", "ts", "--window", "session 20ms", "--window-key", "user",
+                   "--sql", sql.replace("app_events", "stream"), input="".join(json.dumps(r) + "\n" for r in records))  # fmt: skip
+    expected = tail.stdout.splitlines()
+    assert len(expected) > 100 and "late record" in tail.stderr  # sessions enough, and late rows among them
+    d = daemon(
+        SINK
+        + source('time = "ts"')
+        + f"""
+[schedule]
+max_rows_per_run = 100
+[queries.sessions]
+sql = "{sql}"
+window = "session 20ms"
+window_key = ["user"]
+"""
+    )
+    append(log, records[:1500])
+    d.start()
+    assert retry(lambda: len(d.of("sessions")) >= len(expected) // 4, timeout=20), d.stderr()
+    d.kill()  # open sessions (some merged from others) are in the state store
+    append(log, records[1500:])
+    d.start()
+    assert retry(lambda: len(d.of("sessions")) >= len(expected) - 7, timeout=30)  # all but the last per user
+    d.stop()  # SIGTERM: the open sessions are flushed, final
+    got = [json.dumps(line["columns"], separators=(",", ":")) for line in d.of("sessions")]
+    assert got == expected
+
+
+def test_late_rows_are_counted_in_streamq_events(tmp_path, daemon):
+    log = tmp_path / "app.jsonl"
+    d = daemon(
+        SINK
+        + source('time = "ts"')
+        + """
+[queries.per_status]
+sql = "SELECT status, count(*) AS n FROM app_events GROUP BY status"
+window = "tumble 10s"
+"""
+    )
+    append(log, [{"ts": 100.0, "status": 1}, {"ts": 130.5, "status": 1}, {"ts": 110.0, "status": 2}, {"status": 3}])
+    d.start()
+    with d.control() as client:
+        events = lambda: client.query("SELECT late, skipped FROM streamq_events WHERE name = 'app_events'")  # noqa: E731
+        assert retry(lambda: events()[0]["late"] == 1, timeout=15), events()
+        assert events()[0]["skipped"] == 1  # the record without a time
+    assert [line["columns"] for line in d.of("per_status")] == [
+        {"status": 1, "n": 1, "window_start": 100, "window_end": 110}
+    ]

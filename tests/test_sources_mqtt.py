@@ -155,3 +155,40 @@ def test_tail_an_unreachable_broker_fails_with_a_clear_message():
     assert result.returncode == 1
     assert f"cannot reach MQTT broker mqtt://127.0.0.1:{port}" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+async def test_a_time_field_becomes_the_time_column_and_learned_columns_stay_untyped(mosquitto):
+    topic = unique_topic()
+    spec = declare_record_table(
+        "mqtt_timed_events", {}, source="mqtt.timed", time_field="ts", learned=["reading", "where"]
+    )
+    assert [c.name for c in spec.columns][-4:] == ["raw", "time", "arrival_time", "eid"]
+    rings = Rings(capacity=100, max_age=None)
+    source = MqttSource("mqtt_timed_events", {"url": mosquitto.url, "topic": f"{topic}/#", "time": "ts"}, rings)
+    task = asyncio.create_task(supervise(source))
+    try:
+        assert await _wait(lambda: source.connected), source.status.last_error
+        await asyncio.to_thread(
+            mosquitto.publish,
+            f"{topic}/a",
+            '{"ts": 1700000000.25, "reading": 1.5, "where": {"room": 2}}',
+            '{"ts": "2023-11-14T22:13:21Z", "reading": "n/a"}',
+            '{"reading": 3}',  # no time: counted and skipped
+        )
+        ring = rings.ring("mqtt_timed_events")
+        assert await _wait(lambda: len(ring) >= 2)
+        conn = streamq.connect(rings=rings)
+        try:
+            rows = conn.query(
+                'SELECT reading, "where", topic, time, arrival_time > time AS later FROM mqtt_timed_events'
+            )
+        finally:
+            conn.close()
+        assert rows == [
+            {"reading": 1.5, "where": '{"room":2}', "topic": f"{topic}/a", "time": 1700000000.25, "later": 1},
+            {"reading": "n/a", "where": None, "topic": f"{topic}/a", "time": 1700000001.0, "later": 1},
+        ]
+        assert await _wait(lambda: source.status.skipped == 1) and "time" in source.status.last_error
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

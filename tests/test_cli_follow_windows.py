@@ -1,0 +1,39 @@
+"""`query --follow --window` over a configured jsonl source: the same windows as `tail`, emitted
+once each, open ones flushed when following ends; bad streaming flags are usage errors."""
+
+from __future__ import annotations
+
+import json
+
+from test_cli_tail_windows import COUNT_SQL, as_text, make_records
+
+from conftest import run_cli
+
+
+def test_follow_windows_equal_tail_windows(tmp_path):
+    log = tmp_path / "app.jsonl"
+    log.write_text(as_text(make_records(2000)))
+    config = tmp_path / "streamq.toml"
+    config.write_text(f'[sources.jsonl.app]\npath = "{log}"\nfrom_start = true\ntime = "ts"\n')
+    follow = run_cli(
+        "query", "-c", str(config), "--follow", "--json", "--timeout", "4", "--grace", "3s",
+        "--window", "tumble 1s", COUNT_SQL.replace("stream", "app_events"), timeout=60,
+    )  # fmt: skip
+    assert follow.returncode == 0, follow.stderr
+    tail = run_cli("tail", "-", "--time", "ts", "--grace", "3s", "--window", "tumble 1s", "--sql", COUNT_SQL,
+                   input=log.read_text())  # fmt: skip
+    assert tail.returncode == 0, tail.stderr
+    followed = [json.loads(line) for line in follow.stdout.splitlines()]
+    assert followed and followed == [json.loads(line) for line in tail.stdout.splitlines()]
+
+
+def test_follow_refuses_per_batch_aggregates_and_stray_flags(tmp_path):
+    config = tmp_path / "streamq.toml"
+    config.write_text(f'[sources.jsonl.app]\npath = "{tmp_path}/app.jsonl"\n')
+    (tmp_path / "app.jsonl").write_text("")
+    result = run_cli("query", "-c", str(config), "--follow", "--timeout", "1", "SELECT count(*) FROM app_events")
+    assert result.returncode == 2 and "--window" in result.stderr, result.stderr
+    result = run_cli("query", "--window", "tumble 1m", "SELECT 1")
+    assert result.returncode == 2 and "go with --follow" in result.stderr, result.stderr
+    result = run_cli("query", "-c", str(config), "--follow", "--window", "tumble 0s", "SELECT * FROM app_events")
+    assert result.returncode == 2 and "above zero" in result.stderr, result.stderr
