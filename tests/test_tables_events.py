@@ -267,16 +267,18 @@ def test_every_event_table_has_the_one_eid_and_time():
     import dataclasses
 
     from streamq.sql.connection import load_tables
-    from streamq.tables.events import EVENT_ID, EVENT_TIME
+    from streamq.tables.events import ARRIVAL_TIME, EVENT_ID, EVENT_TIME
 
     events = {name: spec for name, spec in load_tables().items() if spec.module == "streamq.tables.events"}
     assert {"process_events", "file_events", "socket_events", "network_events", "hardware_events"} <= set(events)
     for name, spec in events.items():
-        for declared in (EVENT_TIME, EVENT_ID):
+        # A record table with an event-time field: its own time is `time`, the receive time arrival_time.
+        stamp = ARRIVAL_TIME if any(c.name == ARRIVAL_TIME.name for c in spec.columns) else EVENT_TIME
+        for declared in (stamp, EVENT_ID):
             (column,) = [c for c in spec.columns if c.name == declared.name]
             assert dataclasses.replace(column, description=declared.description) == declared, name
         assert [c.name for c in spec.columns if c.range] == [
-            c.name for c in spec.columns if c.name in ("time", "eid")
+            c.name for c in spec.columns if c.name in (stamp.name, "eid")
         ], name
 
 

@@ -35,6 +35,7 @@ from .checks import learned_columns
 from .decorators import Decorations
 from .queries import QuerySpec, query_specs
 from .scheduler import QueryRuntime, Scheduler
+from .sinkhooks import SinkHooks
 from .state import StateStore
 from .systemd import Notifier, status_line
 
@@ -113,19 +114,20 @@ class Daemon:
         except (OSError, apsw.Error) as err:
             raise self._path_error(("state", "path"), state_path, err) from None
         self.instance_id = await self.sql(self.store.instance_uuid)
+        hooks = SinkHooks(self)
         self.scheduler = Scheduler(
             self.sql,
             self.conn,
             self.store,
             self.config.schedule,
             host=self.host,
-            notify_sinks=self._wake_sinks,
+            notify_sinks=hooks.wake,
             decorations=lambda: self.decorations.current(self.conn, self.config.decorators),
-            on_store_error=self._store_error,
-            outbox_room=self._outbox_room,
+            on_store_error=hooks.store_error,
+            outbox_room=hooks.room,
         )
         await self._start_sinks(self.config)
-        self._hold(specs)
+        self.scheduler.hold_all(specs.values(), self._reads)  # before the sources run
         self._run_sources(sources)
         await self.sql(self.decorations.load, self.conn, self.config.decorators)
         for spec in specs.values():
@@ -233,32 +235,10 @@ class Daemon:
             source = status.source if status else table
             log.info("source %s stopped: %s: %d events seen, %d dropped", source, table, seen, dropped)
 
-    async def _start_sources(self, config: Config, specs: dict[str, QuerySpec], changed: dict[str, QuerySpec]) -> None:
+    async def _start_sources(self, config: Config, specs: dict[str, QuerySpec], changed: list[QuerySpec]) -> None:
         sources = await self._build_sources(config, specs)
-        self._hold(changed)
+        self.scheduler.hold_all(changed, self._reads)  # before the sources run
         self._run_sources(sources)
-
-    def _hold(self, specs: dict[str, QuerySpec]) -> None:
-        """Before sources start: a source that can replay keeps what stream queries have not committed."""
-        for spec in specs.values():
-            self.scheduler.hold(spec, self._reads.get(spec.name, ()))
-
-    def _store_error(self, sinks: tuple[str, ...], error: str | None) -> None:
-        """The outbox cannot be written (a full disk): the query's sinks show it in streamq_sinks."""
-        for sink in filter(None, map(self.sinks.get, sinks if error is not None else ())):
-            sink.stats.last_error = f"outbox: {error}"
-
-    async def _outbox_room(self, names: tuple[str, ...], rows: int, patience: float = 2.0) -> None:
-        """Wait (up to ``patience`` s) until working sinks hold at most ``rows`` rows in the outbox."""
-        deadline = time.monotonic() + patience
-        for delivery in filter(None, map(self.deliveries.get, names)):
-            await delivery.room(rows, deadline)
-
-    def _wake_sinks(self, names: tuple[str, ...]) -> None:
-        for name in names:
-            delivery = self.deliveries.get(name)
-            if delivery:
-                delivery.wake.set()
 
     # -- run / stop / reload ------------------------------------------------------------------
 
@@ -328,7 +308,7 @@ class Daemon:
             self.config = new
             configure_tables(new)
             self.config_hash = config_hash(self.local_config, self.fragments)
-            await self._start_sources(new, new_specs, {name: spec for name, spec in new_specs.items() if old_specs.get(name) != spec})
+            await self._start_sources(new, new_specs, [spec for name, spec in new_specs.items() if old_specs.get(name) != spec])
             for name in old_specs.keys() - new_specs.keys():
                 await self.scheduler.remove(name)
             for name, spec in new_specs.items():

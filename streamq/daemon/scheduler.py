@@ -118,6 +118,11 @@ class Scheduler:
             return ()  # the run reports the error; the query stays scheduled
         return tuple(sorted(t for t in read if t in self.conn.session.rings))
 
+    def hold_all(self, specs: Iterable[QuerySpec], reads: dict[str, list[str]]) -> None:
+        """:meth:`hold` for each of ``specs`` over the event tables ``reads`` names for it."""
+        for spec in specs:
+            self.hold(spec, reads.get(spec.name, ()))
+
     def hold(self, spec: QuerySpec, tables: Iterable[str]) -> None:
         """Before ``spec``'s sources start: a replaying source keeps what the query has not committed."""
         if spec.mode == "stream":
