@@ -14,7 +14,7 @@ import pytest
 from daemon_process import Daemon
 
 from conftest import is_root, retry
-from streamq.daemon.app import default_config_text
+from streamq.daemon.configuration import default_config_text
 
 SETTING = "kernel.printk_ratelimit"  # rate of kernel log messages: harmless to nudge and restore
 INTERVAL = 2.0

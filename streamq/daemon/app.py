@@ -30,8 +30,8 @@ from ..sinks.delivery import Delivery
 from ..sources import manager, table_sources
 from ..sql.connection import connect
 from ..sql.thread import SqlThread
-from .configuration import checked, configure_tables, load_config
 from .checks import learned_columns
+from .configuration import checked, configure_tables, load_config
 from .decorators import Decorations
 from .queries import QuerySpec, query_specs
 from .scheduler import QueryRuntime, Scheduler
@@ -308,7 +308,9 @@ class Daemon:
             self.config = new
             configure_tables(new)
             self.config_hash = config_hash(self.local_config, self.fragments)
-            await self._start_sources(new, new_specs, [spec for name, spec in new_specs.items() if old_specs.get(name) != spec])
+            await self._start_sources(
+                new, new_specs, [spec for name, spec in new_specs.items() if old_specs.get(name) != spec]
+            )
             for name in old_specs.keys() - new_specs.keys():
                 await self.scheduler.remove(name)
             for name, spec in new_specs.items():
