@@ -235,3 +235,35 @@ window = "tumble 10s"
     assert [line["columns"] for line in d.of("per_status")] == [
         {"status": 1, "n": 1, "window_start": 100, "window_end": 110}
     ]
+
+
+def test_a_window_over_the_ring_capacity_drops_rows_and_says_so(tmp_path, daemon):
+    log = tmp_path / "app.jsonl"
+    d = daemon(
+        SINK
+        + source('time = "ts"')
+        + """
+[rings]
+capacity = 1000
+[queries.per_minute]
+sql = "SELECT count(*) AS n FROM app_events"
+window = "tumble 1h"
+"""
+    )
+    append(log, [{"ts": 100.0 + i / 1000} for i in range(900)])
+    d.start()
+
+    def consumed() -> int:  # the query's committed cursor in the state store
+        db = sqlite3.connect(tmp_path / "state.db")
+        try:
+            found = db.execute("SELECT cursors FROM queries WHERE name = 'per_minute'").fetchall()
+        finally:
+            db.close()
+        return json.loads(found[0][0]).get("app_events", [None, 0])[1] if found else 0
+
+    assert retry(lambda: consumed() >= 900, timeout=15)  # the ring holds 1,000: these first, then the rest
+    append(log, [{"ts": 101.0 + i / 1000} for i in range(600)])
+    assert retry(lambda: "dropped" in d.stderr(), timeout=15), d.stderr()
+    assert "500 rows dropped so far" in d.stderr() and "over its 1000 rows" in d.stderr()
+    d.stop()  # the window is flushed with the rows it could hold
+    assert [line["columns"]["n"] for line in d.of("per_minute")] == [1000]

@@ -14,6 +14,7 @@ that fit a small disk, while the sinks drain it.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from . import results, streamstate
 from .diff import diff
 from .state import QueryState
 
+log = logging.getLogger("streamq.daemon.scheduler")
 ACTIONS = {ROW: "added", FINAL: "final", UPDATE: "update", SUPPRESSED: "suppressed"}
 
 
@@ -128,6 +130,13 @@ class Runner:
             status = rings.status.get(rt.event_tables[0])
             if status is not None:
                 status.late += work.late
+        windows = rt.pipeline.windows if rt.pipeline is not None else None
+        if windows is not None and windows.dropped > rt.reported_drops:
+            # A window over the ring's capacity: counted, and said once per new count in the log
+            # and in streamq_schedule.last_error (the rows themselves are gone).
+            rt.stats.last_error = f"{windows.dropped} rows dropped so far: {windows.drop_note}"
+            log.warning("query %s: %s", rt.spec.name, rt.stats.last_error)
+            rt.reported_drops = windows.dropped
 
     # -- building the pipeline -------------------------------------------------------------------
 

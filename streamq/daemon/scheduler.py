@@ -67,6 +67,7 @@ class QueryRuntime:
     task: asyncio.Task | None = None
     last_lines: list[bytes] = field(default_factory=list)
     store_failing: bool = False
+    reported_drops: int = 0  # window rows over capacity already logged
 
     @property
     def denylisted(self) -> bool:
