@@ -13,11 +13,15 @@ Not a test: prints figures and ratios, all measured here.
 Each command reads the file on stdin; times are wall clock, best of ``--reps``; RSS is the
 child's peak (wait4). Both tools' outputs of (1) must be the same bytes.
 
-Where tail's time went before (cProfile, 500,000 lines, 5.3 s): decoding each line with orjson
-and building a row (~35%), inserting rows into a temp table one by one (~30%), one write and
-flush per output line (~15%). Now SQLite parses each batch of lines once (JSONB) and the SQL
-reads it through jsonb_each: no row becomes a Python object unless the SQL returns it, and
-output goes out one write per batch.
+Where tail's time went before (cProfile of the old tail, 500,000 lines, 6.9 s under the
+profiler): turning each record into an insert tuple, sql_value() per value (~50%); decoding
+each line into a dict (orjson and checks, ~20%); executemany into a temp table (~15%); a write
+and a flush per output line (~5%). Now SQLite parses each batch of lines once (JSONB) and the
+SQL reads it through jsonb_each: no row becomes a Python object unless the SQL returns it,
+and output goes out one write per batch. What is left is SQLite's parse (~40%), the query
+(~25%), splitting and joining lines, and startup. A windowed tail also assigns each row to its
+window in Python (a tight loop for tumbling windows) and parses a window's lines once more
+when it closes; big blocks stay in malloc's heap (mallopt), which cut its page faults 7x.
 """
 
 from __future__ import annotations
