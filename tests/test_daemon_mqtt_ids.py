@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 from daemon_process import SINK
@@ -55,12 +54,6 @@ mode = "stream"
         d.start()
         assert retry(lambda: len(lines()) > N // 4, timeout=60), d.stderr()
         d.kill()  # mid-delivery: some sent lines are still in the outbox
-        import sqlite3
-
-        at_kill = (tmp_path / "app.ckpt").read_text() if (tmp_path / "app.ckpt").exists() else None
-        db = sqlite3.connect(tmp_path / "state.db")
-        at_kill_state = db.execute("select counter, cursors from queries").fetchall()
-        db.close()
         d.start()
         assert retry(lambda: len({line["id"] for line in lines()}) >= N, timeout=90), (len(lines()), d.stderr())
         assert d.stop()[0] == 0
@@ -73,12 +66,6 @@ mode = "stream"
                 rows.append(line["columns"]["i"])
         print(f"mqtt kill -9: {len(received)} lines received, {len(received) - len(rows)} resends dropped by id")
         counters = sorted({int(line["id"].split(":")[3]) for line in received})
-        Path("/tmp/sq/mqtt-debug.txt").write_text(
-            json.dumps([[line["id"], line["columns"]["i"]] for line in received])
-            + "\n"
-            + d.stderr()
-            + f"\nckpt at kill {at_kill}\nstate at kill {at_kill_state}\nckpt now {(tmp_path / 'app.ckpt').read_text()}"
-        )
         assert sorted(rows) == list(range(N)), (counters, (tmp_path / "app.ckpt").read_text())
         by_id = {}
         for line in received:  # a resend is the same line: same id, same row
