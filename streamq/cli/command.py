@@ -43,7 +43,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         return _follow(args, config)
     if args.count or args.timeout:
         raise ConfigError("--count and --timeout go with --follow")
-    streaming = ("window", "window_key", "emit", "grace", "dedup", "dedup_for", "limit")
+    streaming = ("window", "window_key", "emit", "grace", "dedup", "dedup_for", "limit")  # stream.spec.FOLLOW_OPTIONS
     given = [f"--{name.replace('_', '-')}" for name in streaming if getattr(args, name) is not None]
     if given:
         raise ConfigError(f"{', '.join(given)} go with --follow (a query over events as they come)")
@@ -184,25 +184,12 @@ def _follow(args: argparse.Namespace, config) -> int:
 
 def stream_options(args: argparse.Namespace):
     """The streaming flags as a StreamSpec; a wrong one is a usage error (exit 2)."""
-    from ..stream.spec import stream_spec
-
-    def columns(text: str | None) -> list[str]:
-        return [c.strip() for c in text.split(",") if c.strip()] if text else []
+    from ..stream.spec import FOLLOW_OPTIONS, follow_spec
 
     try:
-        return stream_spec(
-            window=args.window,
-            window_key=columns(args.window_key),
-            emit=args.emit,
-            grace=args.grace,
-            dedup=columns(args.dedup),
-            dedup_for=args.dedup_for,
-            limit=args.limit,
-        )
+        return follow_spec({name: getattr(args, name) for name in FOLLOW_OPTIONS})
     except ValueError as err:
-        raise ConfigError(
-            str(err).replace("window_key goes", "--window-key goes").replace("dedup_for goes", "--dedup-for goes")
-        ) from None
+        raise ConfigError(str(err)) from None
 
 
 def cmd_tail(args: argparse.Namespace) -> int:

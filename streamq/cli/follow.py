@@ -14,17 +14,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..config.sections import Config
-from ..daemon.checks import learn_columns, result_names
+from ..daemon.checks import learn_columns
 from ..errors import ConfigError, StreamqError
 from ..ring import Rings, RingWaker
 from ..sources import manager, table_sources
-from ..sql.connection import Connection, connect, load_tables
+from ..sql.connection import Connection, connect
 from ..sql.session import EventWindow
 from ..sql.thread import SqlThread
-from ..stream.pipeline import WINDOW_NAMES, Out, Pipeline
+from ..stream.follow import FollowedQuery
 from ..stream.spec import StreamSpec
-from ..stream.sqlcheck import batch_dependence
-from ..tables.events import ARRIVAL, entry_getter
 from .streaming import OutPrinter, stop_on_signals, until
 
 RowSink = Callable[[Sequence[str], Sequence[Any]], None]
@@ -73,10 +71,11 @@ class Follower:
         if not tables:
             fillable = ", ".join(sorted(table_sources(self.config.sources)))
             raise ConfigError(f"--follow needs a query over an event table ({fillable})")
-        pipe = await self._sql(lambda: self._pipeline(sql, tables, options))
+        query = await self._sql(
+            lambda: FollowedQuery(self.conn.apsw, self.rings, sql, tables, options, self._reader(sql))
+        )
         self.start_sources(tables)
         waker = RingWaker(self.rings.ring(t) for t in tables)
-        floors = {t: self.rings.ring(t).last_eid for t in tables}
         deadline = None if timeout is None else time.monotonic() + timeout
         printed = OutPrinter(emit, count, changes=options.emit == "changes")
         stop = asyncio.Event()
@@ -85,7 +84,7 @@ class Follower:
         with stop_on_signals(stop):
             try:
                 while not printed.full and not stop.is_set():
-                    wait = until(deadline, pipe.next_wakeup())
+                    wait = until(deadline, query.next_wakeup())
                     if deadline is not None and wait is not None and wait <= 0 and time.monotonic() >= deadline:
                         break
                     waiter = asyncio.ensure_future(waker.wait())
@@ -101,56 +100,21 @@ class Follower:
                         if done:
                             self._check_sources(tables)
                             continue
-                        printed(await self._sql(lambda: pipe.tick() + pipe.emitted()))  # a clock-driven close
+                        printed(await self._sql(query.tick))  # a clock-driven close
                         continue
                     waker.clear()
-                    outs, floors = await self._sql(lambda f=floors: self._step(sql, pipe, tables, f))
-                    printed(outs)
-                printed(await self._sql(lambda: pipe.emitted() + pipe.finish()))
+                    printed(await self._sql(query.step))
+                printed(await self._sql(query.finish))
             finally:
                 waker.close()
         return printed.emitted
 
-    def _pipeline(self, sql: str, tables: Sequence[str], options: StreamSpec) -> Pipeline:
-        """The streaming stages for ``sql``; ConfigError when the options do not fit the SQL."""
-        if options.window is not None:
-            if len(tables) != 1:
-                raise ConfigError(f"--window needs a query over one event table (it reads {', '.join(tables)})")
-        else:
-            reason = batch_dependence(self.conn.apsw, sql, tables[0])
-            if reason:
-                raise ConfigError(reason)
-        if options.dedup:
-            names = result_names(self.conn.apsw, sql)
-            try:
-                options.check_columns(names + (list(WINDOW_NAMES) if options.window else []))
-            except ValueError as err:
-                raise ConfigError(f"--dedup: {err}") from None
-        spec = load_tables().get(tables[0])
-        event_time = spec is not None and any(c.name == ARRIVAL for c in spec.columns)
-        self._when = entry_getter(spec, "time") if event_time else (lambda entry: entry[1])
-        self._keys = [entry_getter(spec, c) for c in options.window_key]
-
-        def run_window(entries: list) -> tuple[list[str], list[tuple]]:
-            return self._read(sql, EventWindow.of_rows({tables[0]: entries}))
-
-        return Pipeline(options, run_window, event_time=event_time, max_rows=self.rings.capacity)
-
-    def _step(self, sql: str, pipe: Pipeline, tables: Sequence[str], floors: dict) -> tuple[list[Out], dict]:
-        """New rows since ``floors``: what they make the query emit, and the next floors."""
-        if pipe.windows is None:
-            window = EventWindow.after(self.rings, floors)
-            if window.empty:
-                return [], floors
+    def _reader(self, sql: str):
+        def read(window: EventWindow) -> tuple[list[str], list[tuple], bool]:
             names, rows = self._read(sql, window)
-            return pipe.tick() + pipe.rows(names, rows), window.ceilings
-        table = tables[0]
-        entries = self.rings.ring(table).since(floors[table])
-        if entries:
-            keys = [tuple(get(e) for get in self._keys) for e in entries] if self._keys else None
-            pipe.feed([self._when(e) for e in entries], keys, entries)
-            floors = {table: entries[-1][0]}
-        return pipe.tick() + pipe.emitted(), floors
+            return names, rows, False
+
+        return read
 
     def _check_sources(self, tables: Sequence[str]) -> None:
         """A source that ended (it cannot run here) leaves --follow waiting for nothing: say why."""

@@ -24,7 +24,7 @@ from ..errors import ConfigError, QueryError
 from ..sources import SOURCES, kind_of
 from ..sources.records import declared_layout
 from ..stream.pipeline import WINDOW_NAMES
-from ..stream.sqlcheck import batch_dependence
+from ..stream.sqlcheck import batch_dependence, result_names
 from .queries import QuerySpec
 
 _MISSING = re.compile(r"no such column: (?:[\w\"]+\.)?\"?([^\"]+)\"?$")
@@ -130,23 +130,6 @@ def check_queries(conn: Any, config: Config, specs: Mapping[str, QuerySpec], fil
                 stream.check_columns(names + (list(WINDOW_NAMES) if stream.window else []))
             except ValueError as err:
                 raise fail(("queries", name, "dedup"), str(err)) from None
-
-
-def result_names(db: apsw.Connection, sql: str) -> list[str]:
-    """The columns ``sql`` returns, from its prepared statement (nothing is run)."""
-    names: list[str] = []
-
-    def capture(cursor: apsw.Cursor, statement: str, bindings: object) -> bool:
-        names[:] = [d[0] for d in cursor.get_description()]
-        return False  # stop before the first step
-
-    cursor = db.cursor()
-    cursor.exec_trace = capture
-    try:
-        cursor.execute(sql)
-    except apsw.ExecTraceAbort:
-        pass
-    return names
 
 
 def _table_columns(table: str) -> list[str]:

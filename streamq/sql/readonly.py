@@ -74,6 +74,7 @@ class Result(NamedTuple):
     columns: list[str]
     rows: list[tuple]
     truncated: bool
+    cut: str | None = None  # which cap truncated it: "rows" or "bytes" (only when asked to cut at the byte cap)
 
 
 class ReadOnlyConnection:
@@ -94,11 +95,23 @@ class ReadOnlyConnection:
         return cls(connect(rings=rings, daemon=daemon), limits)
 
     def run(
-        self, sql: str, params: Params = None, *, deadline: float | None = None, max_rows: int | None = None
+        self,
+        sql: str,
+        params: Params = None,
+        *,
+        deadline: float | None = None,
+        max_rows: int | None = None,
+        max_reply_bytes: int | None = None,
+        cut_at_bytes: bool = False,
     ) -> Result:
-        """Run one statement; raise QueryError with a one-line reason if it is refused or fails."""
+        """Run one statement; raise QueryError with a one-line reason if it is refused or fails.
+
+        Past the byte cap (``max_reply_bytes`` may lower the limit's) the request fails, or with
+        ``cut_at_bytes`` the rows read so far are the result, truncated (the web console's choice:
+        a person would rather see the first rows than none)."""
         seconds = _cap(deadline, self.limits.deadline)
         cap = int(_cap(max_rows, self.limits.max_rows))
+        byte_cap = int(_cap(max_reply_bytes, self.limits.max_reply_bytes))
         raw = self.conn.apsw
         statements = 0
         columns: list[str] = []
@@ -124,17 +137,20 @@ class ReadOnlyConnection:
         cursor = raw.cursor()
         cursor.exec_trace = trace
         rows: list[tuple] = []
-        truncated = False
-        budget = self.limits.max_reply_bytes
+        cut = None
+        budget = byte_cap
         try:
             for row in cursor.execute(sql, params):
                 if len(rows) >= cap:
-                    truncated = True
+                    cut = "rows"
                     break
                 budget -= reply_size(row)
                 if budget < 0:  # stop reading now: the rows so far are what the memory holds
+                    if cut_at_bytes:
+                        cut = "bytes"
+                        break
                     raise QueryError(
-                        f"the reply would be over {self.limits.max_reply_bytes} bytes (max_reply_bytes) "
+                        f"the reply would be over {byte_cap} bytes (max_reply_bytes) "
                         f"after {len(rows)} rows: ask for fewer rows or smaller columns"
                     )
                 rows.append(row)
@@ -157,7 +173,7 @@ class ReadOnlyConnection:
         finally:
             raw.set_progress_handler(None)
             cursor.close(force=True)
-        return Result(columns, rows, truncated)
+        return Result(columns, rows, cut is not None, cut)
 
     def prepare(self, sql: str) -> None:
         """Prepare ``sql`` as :meth:`run` would, without running it; QueryError if it could not run.
@@ -200,9 +216,14 @@ class ReadOnlyConnection:
             if unknown:
                 raise QueryError(f"no event ring named {', '.join(unknown)}")
             window = EventWindow.after(session.rings, floors)
-        with window.apply(session):
-            result = self.run(sql, deadline=deadline, max_rows=max_rows)
-        return result, window.ceilings
+        return self.over(sql, window, deadline=deadline, max_rows=max_rows), window.ceilings
+
+    def over(
+        self, sql: str, window: EventWindow, *, deadline: float | None = None, max_rows: int | None = None
+    ) -> Result:
+        """:meth:`run` with the event tables reading only ``window`` (new events, or one time window's rows)."""
+        with window.apply(self.conn.session):
+            return self.run(sql, deadline=deadline, max_rows=max_rows)
 
     def event_tables(self, sql: str) -> list[str]:
         """The event tables ``sql`` reads that have a ring here; QueryError when it reads none."""

@@ -33,6 +33,7 @@ class Out:
     names: list[str]
     row: tuple
     kind: str
+    key: tuple = ()  # a session window's key values: which window an update replaces
 
 
 class Pipeline:
@@ -122,7 +123,7 @@ class Pipeline:
             names, rows = self.run_sql(pane.rows())
             start, end = pane.bounds
             names = [*names, *WINDOW_NAMES]
-            self._post(outs, names, [(*row, start, end) for row in rows], end, kind)
+            self._post(outs, names, [(*row, start, end) for row in rows], end, kind, key=pane.key)
         return outs
 
     def _post(
@@ -134,6 +135,7 @@ class Pipeline:
         kind: str,
         *,
         first_seen: bool = True,
+        key: tuple = (),
     ) -> None:
         """Dedup (not for updates: a window's final result must not be held back by its updates), then the limit."""
         dedup, limit = self.dedup if first_seen and kind != UPDATE else None, self.limit
@@ -146,7 +148,7 @@ class Pipeline:
                 continue
             if limit is not None and not limit.admit(now):
                 continue
-            outs.append(Out(names, row, kind))
+            outs.append(Out(names, row, kind, key))
 
     # -- what a summary or streamq_events shows --------------------------------------------------
 

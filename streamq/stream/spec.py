@@ -12,6 +12,7 @@ window arithmetic is exact integer arithmetic whatever the chunking.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..config.options import parse_duration
@@ -149,3 +150,51 @@ def stream_spec(
         dedup_for=positive_ms(dedup_for, "dedup_for") / 1000 if dedup_for is not None else None,
         limit=parse_limit(limit) if limit is not None else None,
     )
+
+
+# The options of a followed query as `query --follow` takes them (--window, --window-key, ...):
+# the CLI, the web console's Live page and the control socket's follow request parse them here.
+FOLLOW_OPTIONS = ("window", "window_key", "emit", "grace", "dedup", "dedup_for", "limit")
+
+
+def flag(option: str) -> str:
+    """``window_key`` -> ``--window-key``: how `query --follow` names an option in its messages."""
+    return "--" + option.replace("_", "-")
+
+
+def follow_spec(options: Mapping[str, object]) -> StreamSpec:
+    """A StreamSpec from option values as `query --follow` takes them: texts, and column lists
+    comma-separated (``"user,host"``; a list of names too). Unset options are None.
+    ValueError with `query --follow`'s one-line message, naming the flag."""
+    unknown = sorted(set(options) - set(FOLLOW_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown streaming option(s): {', '.join(unknown)} (known: {', '.join(FOLLOW_OPTIONS)})")
+    given = {name: value for name, value in options.items() if value is not None}
+    for name, value in given.items():
+        if name not in ("window_key", "dedup") and not isinstance(value, str):
+            raise ValueError(f"{flag(name)} takes text, like the command line's (got {value!r})")
+    try:
+        return stream_spec(
+            window=given.get("window"),
+            window_key=_column_list(given.get("window_key"), "window_key"),
+            emit=given.get("emit"),
+            grace=given.get("grace"),
+            dedup=_column_list(given.get("dedup"), "dedup"),
+            dedup_for=given.get("dedup_for"),
+            limit=given.get("limit"),
+        )
+    except ValueError as err:
+        message = str(err)
+        for name in ("window_key", "dedup_for"):
+            message = message.replace(f"{name} goes", f"{flag(name)} goes")
+        raise ValueError(message) from None
+
+
+def _column_list(value: object, name: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [c.strip() for c in value.split(",") if c.strip()]
+    if isinstance(value, (list, tuple)) and all(isinstance(c, str) for c in value):
+        return [c.strip() for c in value if c.strip()]
+    raise ValueError(f"{flag(name)} takes column names, comma-separated (got {value!r})")

@@ -54,3 +54,20 @@ def _top_level_limit(sql: str) -> bool:
         elif depth == 0 and token.upper() in ("LIMIT", "OFFSET"):
             return True
     return False
+
+
+def result_names(db: apsw.Connection, sql: str) -> list[str]:
+    """The columns ``sql`` returns, from its prepared statement (nothing is run)."""
+    names: list[str] = []
+
+    def capture(cursor: apsw.Cursor, statement: str, bindings: object) -> bool:
+        names[:] = [d[0] for d in cursor.get_description()]
+        return False  # stop before the first step
+
+    cursor = db.cursor()
+    cursor.exec_trace = capture
+    try:
+        cursor.execute(sql)
+    except apsw.ExecTraceAbort:
+        pass
+    return names
