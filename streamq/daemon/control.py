@@ -7,13 +7,14 @@ on one connection; replies come in the order of the requests.
 Request::
 
     {"id": 7, "sql": "SELECT ...", "params": [1, "x"] | {"name": 1},
-     "deadline": 2.5, "max_rows": 100}
+     "deadline": 2.5, "max_rows": 100, "max_reply_bytes": 65536, "truncate_at_bytes": false}
 
 Only ``sql`` is required. ``id`` is any JSON value and is echoed back (null
 if absent). ``params`` bind ``?``/``?NNN`` (a list) or ``:name`` (an object);
 values are strings, numbers, booleans (bound as 1/0) or null. ``deadline``
-(seconds) and ``max_rows`` may lower the daemon's [control] limits, never
-raise them.
+(seconds), ``max_rows`` and ``max_reply_bytes`` may lower the daemon's [control]
+limits, never raise them; ``truncate_at_bytes`` answers the rows that fit the
+byte cap (``"truncated": true, "cut": "bytes"``) instead of an error.
 
 Reply, success::
 
@@ -21,7 +22,9 @@ Reply, success::
 
 ``truncated`` is true when the row cap cut the result short. ``"follow": true``
 starts a live query and ``"follow": {"table": eid}`` continues it: the reply
-then carries the next floors in ``"follow"`` (streamq.sql.readonly.follow). BLOBs are sent as
+then carries the next floors in ``"follow"`` (streamq.sql.readonly.follow); with `query
+--follow`'s streaming options (``"window": "tumble 1m"``, ...) it starts a stream whose
+state the daemon keeps for the connection (streamq.daemon.controlstreams). BLOBs are sent as
 lowercase hex strings, NaN as null. Reply, failure (nothing else is sent)::
 
     {"id": 7, "error": "not allowed on the read-only connection: ATTACH"}
@@ -47,6 +50,7 @@ from typing import Any
 from ..client import default_path
 from ..errors import QueryError, StreamqError
 from ..sql.readonly import Limits, ReadOnlyConnection
+from .controlstreams import ConnectionStreams, check_plain_follow, wants_stream
 from .handle import DaemonServices
 
 log = logging.getLogger("streamq.daemon.control")
@@ -135,6 +139,7 @@ class ControlServer:
         task = asyncio.current_task()
         assert task is not None
         self._clients.add(task)
+        streams = ConnectionStreams()  # this connection's streaming follows; gone when it closes
         try:
             if len(self._clients) > MAX_CLIENTS:
                 self.refused += 1
@@ -161,7 +166,7 @@ class ControlServer:
                     return
                 if not line.strip():
                     continue
-                writer.write(await self.daemon.sql(self.handle, line))
+                writer.write(await self.daemon.sql(self.handle, line, streams))
                 try:
                     async with asyncio.timeout(self.idle_timeout):  # a client that never reads, too
                         await writer.drain()
@@ -176,7 +181,7 @@ class ControlServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    def handle(self, line: bytes) -> bytes:
+    def handle(self, line: bytes, streams: ConnectionStreams | None = None) -> bytes:
         """One request line to one reply line; runs on the SQL thread, never raises."""
         import orjson
 
@@ -187,21 +192,10 @@ class ControlServer:
             if not isinstance(request, dict):
                 raise QueryError('a request is a JSON object with at least "sql"')
             rid = request.get("id")
-            sql, params, deadline, max_rows = _parse(request)
             ro = self._ro  # once: stop() clears it from the event loop's thread
             if ro is None:
                 raise QueryError("the daemon is stopping")
-            follow = _follow(request)
-            ceilings = None
-            if follow is _NOT_FOLLOWING:
-                result = ro.run(sql, params, deadline=deadline, max_rows=max_rows)
-            else:
-                if params is not None:
-                    raise QueryError('"follow" takes no "params"')
-                result, ceilings = ro.follow(sql, follow, deadline=deadline, max_rows=max_rows)
-            reply = {"id": rid, "columns": result.columns, "rows": result.rows, "truncated": result.truncated}
-            if ceilings is not None:
-                reply["follow"] = ceilings
+            reply = {"id": rid, **self._answer(ro, request, streams or ConnectionStreams())}
             return orjson.dumps(reply, default=_jsonable, option=orjson.OPT_APPEND_NEWLINE)
         except orjson.JSONDecodeError as err:
             message = f"malformed JSON: {err}"
@@ -216,8 +210,35 @@ class ControlServer:
         self.errors += 1
         return _error_line(rid, message)
 
+    def _answer(self, ro: ReadOnlyConnection, request: dict, streams: ConnectionStreams) -> dict[str, Any]:
+        if "sql" not in request and "stream" in request:
+            return streams.step(request)
+        sql, params, deadline, max_rows, max_bytes = _parse(request)
+        follow = _follow(request)
+        if follow is _NOT_FOLLOWING:
+            cut_at_bytes = request.get("truncate_at_bytes", False)
+            if not isinstance(cut_at_bytes, bool):
+                raise QueryError('"truncate_at_bytes" must be true or false')
+            result = ro.run(
+                sql, params, deadline=deadline, max_rows=max_rows, max_reply_bytes=max_bytes, cut_at_bytes=cut_at_bytes
+            )
+            reply = {"columns": result.columns, "rows": result.rows, "truncated": result.truncated}
+            if result.cut == "bytes":
+                reply["cut"] = "bytes"
+            return reply
+        if params is not None:
+            raise QueryError('"follow" takes no "params"')
+        if wants_stream(request):
+            if follow is not None:
+                raise QueryError('streaming options start a stream ("follow": true); step it with {"stream": N}')
+            return streams.start(ro, sql, request)
+        result, ceilings = ro.follow(sql, follow, deadline=deadline, max_rows=max_rows)
+        if follow is None:
+            check_plain_follow(ro, sql, sorted(ceilings))
+        return {"columns": result.columns, "rows": result.rows, "truncated": result.truncated, "follow": ceilings}
 
-def _parse(request: dict) -> tuple[str, Any, float | None, int | None]:
+
+def _parse(request: dict) -> tuple[str, Any, float | None, int | None, int | None]:
     sql = request.get("sql")
     if not isinstance(sql, str) or not sql.strip():
         raise QueryError('"sql" must be a non-empty string')
@@ -234,7 +255,10 @@ def _parse(request: dict) -> tuple[str, Any, float | None, int | None]:
     max_rows = request.get("max_rows")
     if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
         raise QueryError('"max_rows" must be a positive integer')
-    return sql, params, deadline, max_rows
+    max_bytes = request.get("max_reply_bytes")
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1):
+        raise QueryError('"max_reply_bytes" must be a positive integer')
+    return sql, params, deadline, max_rows, max_bytes
 
 
 _NOT_FOLLOWING: Any = object()
