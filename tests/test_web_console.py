@@ -11,24 +11,31 @@ browser made went to this host. Screenshots of each page are kept (see web_conso
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import shutil
 import socket
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from web_console import WebDaemon, browser, requested_urls, screenshot, wait_for  # noqa: F401
 
-from conftest import query_json, retry
+from conftest import query_json, retry, run_cli
 
 FOREVER = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r"
 TEN_MILLION = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 10000000) SELECT n FROM r"
 CONFIG = """
 [sources.socket]
+[sources.jsonl.app]
+path = "{root}/app.jsonl"
+time = "ts"
+poll_interval = "20ms"
+columns = {{ status = "INTEGER", user = "TEXT" }}
 [sinks.out]
 type = "file"
 path = "{root}/out.jsonl"
@@ -45,7 +52,9 @@ return Array.from(document.querySelectorAll(arguments[0] + ' .visible .row')).ma
 @pytest.fixture(scope="module")
 def console(request):
     root = Path(tempfile.mkdtemp(prefix="sqweb"))  # short: the control socket's path must fit 108 bytes
+    (root / "app.jsonl").touch()
     daemon = WebDaemon(root, CONFIG.format(root=root), web='deadline = "1s"')
+    daemon.records = root / "app.jsonl"
 
     def cleanup():
         daemon.stop()
@@ -120,7 +129,8 @@ def test_a_query_shows_the_rows_streamq_query_prints(page):
     assert len(truth) > 100  # more rows than the page shows at once: the grid is virtualised
     run_query(page, sql)
     assert rows_shown(page) == len(truth)
-    first = page.execute_script(VISIBLE_ROWS, "#query-grid")
+    # The grid draws on the next animation frame after the count is shown.
+    first = retry(lambda: (rows := page.execute_script(VISIBLE_ROWS, "#query-grid")) and rows[0] == truth[0] and rows)
     assert 10 < len(first) < len(truth), "only the rows in view (and a margin) are in the page"
     assert first == truth[: len(first)]
     page.execute_script("document.querySelector('#query-grid .viewport').scrollTop = 1e9")
@@ -134,8 +144,7 @@ def test_rows_sort_and_filter_and_null_is_shown_as_null(page):
     )
     run_query(page, sql)
     assert rows_shown(page) == 1000
-    rows = page.execute_script(VISIBLE_ROWS, "#query-grid")
-    assert rows[2] == ["3", None]
+    assert retry(lambda: page.execute_script(VISIBLE_ROWS, "#query-grid")[2] == ["3", None])  # drawn next frame
     assert page.execute_script("return document.querySelector('#query-grid .cell.null').textContent") == "NULL"
     header = "document.querySelectorAll('#query-grid .row.head .cell')[0]"
     page.execute_script(f"{header}.click()")
@@ -285,6 +294,102 @@ def test_a_new_listener_appears_on_the_live_page_within_a_second(page):
         for sock in listeners:
             sock.close()
         page.execute_script("document.getElementById('live-stop').click()")
+
+
+T0 = 1_700_000_000  # a multiple of 10: the test's 10 s windows start here
+COUNT_BY_STATUS = "SELECT status, count(*) AS n FROM app_events GROUP BY status"
+LIVE_FIELDS = {"window": "live-window", "window_key": "live-window-key", "emit": "live-emit", "grace": "live-grace"}
+LIVE_FIELDS |= {"dedup": "live-dedup", "limit": "live-limit"}
+
+
+def app_records(start: int, n: int) -> list[dict]:
+    """Records 0.4 s apart from T0 (25 to a 10 s window), three statuses in an uneven mix."""
+    return [{"ts": T0 + i * 0.4, "status": (200, 200, 404, 500, 200)[i * 7 % 5]} for i in range(start, start + n)]
+
+
+def append_records(path: Path, records: list[dict]) -> None:
+    with open(path, "a") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in records))
+
+
+def window_rows(records: list[dict], *, open_from: int | None = None) -> list[list[str]]:
+    """The ground truth as the Live page shows it: status, n, window_start, window_end, result, in
+    window then status order; windows starting at ``open_from`` or later are still open (updates)."""
+    counts = Counter((int(r["ts"] // 10 * 10), r["status"]) for r in records)
+    return [
+        [str(status), str(n), str(start), str(start + 10), "update" if open_from and start >= open_from else "final"]
+        for (start, status), n in sorted(counts.items())
+    ]
+
+
+def follow_live(driver, sql: str, **options: str) -> None:
+    """Fill the Live page's editor and streaming fields (the others emptied) and press Follow."""
+    show(driver, "live")
+    values = {field: options.get(name, "") for name, field in LIVE_FIELDS.items()}
+    driver.execute_script(
+        "document.getElementById('live-sql').value = arguments[0];"
+        "for (const [id, value] of Object.entries(arguments[1])) document.getElementById(id).value = value;"
+        "document.getElementById('live-error').textContent = '';"
+        "document.getElementById('live-status').textContent = '';"
+        "document.getElementById('live-start').click()",
+        sql,
+        values,
+    )
+
+
+def test_a_tumbling_window_count_updates_in_place_then_is_marked_final(page, console):
+    follow_live(page, COUNT_BY_STATUS, window="tumble 10s", emit="changes")
+    status = wait_for(page, "return document.getElementById('live-status').textContent")
+    assert status == "following app_events, tumble 10s, emitting changes", status
+    shown = lambda: page.execute_script(VISIBLE_ROWS, "#live-grid")  # noqa: E731
+    written: list[dict] = []
+    try:
+        for records in (app_records(0, 10), app_records(10, 10)):  # both in the first window: it stays open
+            append_records(console.records, records)
+            written += records
+            expected = window_rows(written, open_from=T0)
+            assert retry(lambda e=expected: shown() == e, timeout=10), shown()
+        rest = app_records(20, 50)  # to 27.6 s: the first two windows close, the third stays open
+        append_records(console.records, rest)
+        written += rest
+        assert retry(lambda: shown() == window_rows(written, open_from=T0 + 20), timeout=10), shown()
+        screenshot(page, "live-windows")
+    finally:
+        page.execute_script("document.getElementById('live-stop').click()")  # the end of input: flush
+    assert retry(lambda: shown() == window_rows(written), timeout=10), shown()
+    final_rows = page.execute_script("return document.querySelectorAll('#live-grid .visible .row.final').length")
+    assert final_rows == len(window_rows(written))  # every row marked final, each (window, status) once
+    assert page.execute_script("return document.getElementById('live-count').dataset.final") == str(final_rows)
+    assert retry(
+        lambda: (
+            page.execute_script("return document.getElementById('live-status').textContent")
+            == "ended: open windows were emitted, final"
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "sql"),
+    [
+        ({"window": "tumbel 10s"}, COUNT_BY_STATUS),
+        ({"window": "hop 1m every 5m"}, COUNT_BY_STATUS),
+        ({"window": "tumble 1m", "window_key": "status"}, COUNT_BY_STATUS),
+        ({}, COUNT_BY_STATUS),
+    ],
+)
+def test_a_bad_window_form_shows_query_follows_error_in_place(page, tmp_path, options, sql):
+    follow_live(page, sql, **options)
+    error = wait_for(page, "const e = document.getElementById('live-error'); return !e.hidden && e.textContent")
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[sources.jsonl.app]\npath = "{tmp_path}/a.jsonl"\ntime = "ts"\n'
+        'columns = { status = "INTEGER", user = "TEXT" }\n'
+    )
+    flags = [arg for name, value in options.items() for arg in ("--" + name.replace("_", "-"), value)]
+    cli = run_cli("query", "-c", str(config), "--follow", "--timeout", "1", *flags, sql)
+    assert cli.returncode == 2
+    assert cli.stderr == f"streamq: error: {error}\n"  # the same one line, in place
+    assert page.execute_script("return document.getElementById('live-stop').disabled")  # nothing started
 
 
 def test_the_schedule_page_shows_a_sink_delivering(page):

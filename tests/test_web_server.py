@@ -16,7 +16,9 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,15 @@ from web_console import LINK, ApiClient, WebDaemon, free_port
 
 from conftest import retry, run_cli
 
-CONFIG = "[sources.socket]\n"
+CONFIG = """[sources.socket]
+[sources.jsonl.app]
+path = "{root}/app.jsonl"
+time = "ts"
+poll_interval = "20ms"
+columns = {{ status = "INTEGER" }}
+"""
+T0 = 1_700_000_000
+COUNT = "SELECT status, count(*) AS n FROM app_events GROUP BY status"
 WEB = 'session_ttl = "3s"\nmax_streams = 3\nmax_reply_bytes = 200000\ndeadline = "2s"\n'
 LISTENERS = "SELECT action, local_port FROM socket_events WHERE action = 'listen'"
 
@@ -38,7 +48,9 @@ def root():
 
 @pytest.fixture(scope="module")
 def console(root, request):
-    daemon = WebDaemon(root, CONFIG, web=WEB)
+    (root / "app.jsonl").touch()
+    daemon = WebDaemon(root, CONFIG.format(root=root), web=WEB)
+    daemon.records = root / "app.jsonl"
     request.addfinalizer(daemon.stop)
     daemon.link = daemon.wait_running()
     return daemon
@@ -191,7 +203,19 @@ def served(console, root, request):
     log = root / "serve.txt"
     with open(log, "w") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamq", "serve", "--connect", str(console.socket), "--web", f"127.0.0.1:{port}"],
+            # The daemon's own config: serve takes its [web] limits (the small byte cap), and --web its address.
+            [
+                sys.executable,
+                "-m",
+                "streamq",
+                "serve",
+                "-c",
+                str(console.dir / "streamq.toml"),
+                "--connect",
+                str(console.socket),
+                "--web",
+                f"127.0.0.1:{port}",
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=err,
@@ -234,6 +258,62 @@ def test_serve_follows_the_daemons_rings(served):
     finally:
         listener.close()
     assert any(["listen", port] in d.get("rows", []) for _, d in events)
+
+
+def test_serve_sends_the_consoles_byte_cap_with_each_query(served):
+    sql = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 50000) SELECT n, printf('%050d', n) FROM r"
+    status, reply = served.post("/api/query", {"sql": sql})
+    assert status == 200 and reply["truncated"] == "bytes"  # [web] max_reply_bytes, under the daemon's [control]
+    assert 0 < len(reply["rows"]) < 50_000 and reply["rows"][-1][0] == len(reply["rows"])
+    assert len(json.dumps(reply["rows"], separators=(",", ":"))) <= 200_000
+
+
+@pytest.mark.parametrize("where", ["daemon", "serve"])
+def test_a_windowed_live_query_streams_each_windows_count_once_final(console, api, served, where):
+    client = api if where == "daemon" else served
+    status, stream = client.post("/api/live", {"sql": COUNT, "window": "tumble 10s", "grace": "", "dedup": None})
+    assert status == 200, stream
+    assert stream["columns"] == ["status", "n", "window_start", "window_end"] and stream["window"] == "tumble 10s"
+    base = T0 + (0 if where == "daemon" else 1000)
+    records = [{"ts": base + i * 0.5, "status": (200, 404, 200)[i % 3]} for i in range(50)]  # to 24.5 s
+    holder: list = []
+    reader = threading.Thread(
+        target=lambda: sse_events(
+            client.origin,
+            f"/api/live/{stream['id']}",
+            cookie_of(client),
+            until=lambda e: holder.append(e) or any(name == "end" for name, _ in e),
+            timeout=30,
+        )
+    )
+    reader.start()
+    time.sleep(0.3)  # the browser's side is connected before the rows come (they would wait for it anyway)
+    with open(console.records, "a") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in records))
+
+    def rows(kind: str) -> list:
+        events = holder[-1] if holder else []
+        return [row for name, d in events if name == "rows" for row, k in zip(d["rows"], d["kinds"]) if k == kind]
+
+    assert retry(lambda: len(rows("final")) == 4, timeout=10)  # two windows closed, two statuses each
+    assert client.post(f"/api/live/{stream['id']}/end", {})[0] == 200
+    reader.join(15)
+    truth = Counter((int(r["ts"] // 10 * 10), r["status"]) for r in records)
+    assert Counter({(ws, s): n for s, n, ws, we in rows("final")}) == truth and len(rows("final")) == len(truth)
+    assert rows("update") == []  # emit close: finals only
+    assert holder[-1][-1] == ("end", holder[-1][-1][1]) and holder[-1][-1][1]["message"].startswith("ended")
+
+
+def test_serve_shows_query_follows_error_for_a_bad_window(api, served):
+    status, here = api.post("/api/live", {"sql": COUNT, "window": "session 0s"})
+    assert (
+        status == 400
+        and here["error"] == "session gap: expected a duration above zero, like '500ms', '30s' or '1m' (got '0s')"
+    )
+    assert served.post("/api/live", {"sql": COUNT, "window": "session 0s"}) == (400, here)
+    status, reply = served.post("/api/live", {"sql": COUNT})  # no window: checked in the daemon, the same line
+    assert status == 400 and reply["error"] == api.post("/api/live", {"sql": COUNT})[1]["error"]
+    assert '--window "tumble 1m"' in reply["error"]
 
 
 def test_serve_without_a_daemon_says_so_in_one_line(root):

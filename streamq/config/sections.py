@@ -225,7 +225,11 @@ class WebOptions:
     token_file: str | None = option(None, STRING, doc="File holding the login token; a random one is printed if unset.")
     session_ttl: float = option(43200.0, positive_duration, doc="How long a browser session lasts.")
     max_rows: int = option(100_000, positive_int, doc="Row cap per query; a query may ask for fewer.")
-    max_reply_bytes: int = option(64 * 1024 * 1024, positive_int, doc="Byte cap per query reply.")
+    max_reply_bytes: int = option(
+        16 * 1024 * 1024,
+        positive_int,
+        doc="Byte cap per reply (its JSON, about), counted as [control]'s is; past it the rows that fit are sent, marked truncated.",
+    )
     deadline: float = option(10.0, positive_duration, doc="Time cap per query.")
     max_streams: int = option(16, positive_int, doc="Live streams at once; past it the oldest is closed.")
 

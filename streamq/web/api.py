@@ -3,8 +3,10 @@
 - ``GET  /api/session``: the CSRF token and what this console serves.
 - ``POST /api/query`` ``{"sql": ...}``: columns, rows, truncated (rows or bytes), or the
   error with the position SQLite gives.
-- ``POST /api/live`` ``{"sql": ...}``: starts a live query; ``GET /api/live/ID`` is its
-  Server-Sent Events stream (``rows``, then one ``end``).
+- ``POST /api/live`` ``{"sql": ..., "window": ..., ...}``: starts a live query with
+  `query --follow`'s streaming options, in its syntax; ``GET /api/live/ID`` is its
+  Server-Sent Events stream (``rows``, then one ``end``); ``POST /api/live/ID/end`` ends
+  its input (open windows come out, final, then the ``end`` event).
 - ``POST /api/fleet`` ``{"sql": ..., "hosts": [...]}``: one JSON line per host as it
   answers, then one line with the hosts that did not.
 - ``GET  /api/tables``: every table's spec (the Tables page, the editor's completion).
@@ -22,7 +24,7 @@ import orjson
 from aiohttp import web
 
 from ..config.sections import FleetOptions, WebOptions
-from ..errors import QueryError, StreamqError
+from ..errors import ConfigError, QueryError, StreamqError
 from .auth import Gate
 from .backend import Backend
 from .live import KEEPALIVE, LiveHub
@@ -51,6 +53,7 @@ class Api:
             web.post("/api/query", self.query),
             web.post("/api/live", self.live_open),
             web.get("/api/live/{id}", self.live_events),
+            web.post("/api/live/{id}/end", self.live_end),
             web.post("/api/fleet", self.fleet_query),
         ]
 
@@ -91,21 +94,46 @@ class Api:
         except StreamqError as err:
             return _error(str(err), status=503)
         elapsed_ms = round((time.monotonic() - started) * 1000, 1)
-        return _rows_reply(result.columns, result.rows, result.truncated, self.options.max_reply_bytes, elapsed_ms)
+        cut = (result.cut or "rows") if result.truncated else None
+        return _rows_reply(result.columns, result.rows, cut, elapsed_ms)
 
     async def live_open(self, request: web.Request) -> web.Response:
+        from ..stream.spec import follow_spec
+
         body = await _body(request)
         sql = _sql(body)
-        unknown = sorted(set(body) - {"sql"})
-        if unknown:
-            return _error(f"unknown live option(s): {', '.join(unknown)}")
+        # The form's fields as `query --follow`'s flags; an empty field is a flag not given.
+        options = {k: v for k, v in body.items() if k != "sql" and v is not None and v != ""}
         try:
-            stream = await self.hub.open(request["session"].id, sql)
+            spec = follow_spec(options)
+        except ValueError as err:
+            return _error(str(err))
+        try:
+            stream = await self.hub.open(request["session"].id, sql, spec, options)
         except QueryError as err:
             return _query_error(err)
+        except ConfigError as err:  # the options do not fit the SQL (query --follow's exit 2)
+            return _error(str(err))
         except StreamqError as err:
             return _error(str(err), status=503)
-        return _json({"id": stream.id, "columns": stream.columns, "tables": stream.tables})
+        window = spec.window
+        return _json(
+            {
+                "id": stream.id,
+                "columns": stream.columns,
+                "tables": stream.tables,
+                "window": window.text if window else None,
+                "session": bool(window and window.session),
+                "emit": spec.emit,
+            }
+        )
+
+    async def live_end(self, request: web.Request) -> web.Response:
+        stream = self.hub.get(request.match_info["id"], request["session"].id)
+        if stream is None:
+            return _error("no such live stream (it ended, or another was opened in its place)", status=404)
+        stream.end_input()
+        return _json({"ending": True})
 
     async def live_events(self, request: web.Request) -> web.StreamResponse:
         stream = self.hub.get(request.match_info["id"], request["session"].id)
@@ -118,9 +146,9 @@ class Api:
         await response.prepare(request)
         try:
             while True:
-                rows = await stream.next_batch(KEEPALIVE)
-                if rows:
-                    await response.write(_event("rows", {"rows": rows, **stream.status()}))
+                batch = await stream.next_batch(KEEPALIVE)
+                if batch:
+                    await response.write(_event("rows", {**batch, **stream.status()}))
                 elif stream.end_message is not None:
                     await response.write(_event("end", {"message": stream.end_message, **stream.status()}))
                     break
@@ -227,18 +255,10 @@ def _sql(body: dict[str, Any]) -> str:
     return sql
 
 
-def _rows_reply(columns: list, rows: list, truncated: bool, max_bytes: int, elapsed_ms: float) -> web.Response:
-    """The rows as JSON, cut to ``max_bytes``: the reply says which cap, if any, cut it."""
-    cut = "rows" if truncated else None
+def _rows_reply(columns: list, rows: list, cut: str | None, elapsed_ms: float) -> web.Response:
+    """The rows as JSON (the read-only connection already held them to the row and byte caps);
+    ``truncated`` says which cap, if any, cut them."""
     encoded = orjson.dumps(rows, default=_jsonable)
-    if len(encoded) > max_bytes:
-        size, keep = 2, 0
-        for row in rows:
-            size += len(orjson.dumps(row, default=_jsonable)) + 1
-            if size > max_bytes:
-                break
-            keep += 1
-        encoded, cut = orjson.dumps(rows[:keep], default=_jsonable), "bytes"
     head = orjson.dumps({"columns": columns, "truncated": cut, "elapsed_ms": elapsed_ms})
     return web.Response(body=head[:-1] + b',"rows":' + encoded + b"}", content_type="application/json")
 

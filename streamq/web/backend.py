@@ -1,9 +1,11 @@
 """Where the console's SQL runs: in the daemon itself, or in a daemon reached over its control socket.
 
 Both run every statement on a read-only connection (streamq.sql.readonly) under the
-same limits as the control socket: the authorizer, a deadline and a row cap; the
-console adds its own byte cap when it writes the reply. A live query is a series of
-:meth:`follow` steps, each reading the events after the floors the last one returned.
+same mechanism as the control socket: the authorizer, a deadline, a row cap and a byte
+cap counted while the rows are read (the console asks for the rows that fit rather
+than an error). A live query is a :class:`~streamq.stream.follow.FollowedQuery`, the
+engine `query --follow` runs: in the daemon, on its SQL thread; over the socket, a
+stream the daemon keeps for one connection, stepped every REMOTE_POLL.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from ..daemon.handle import DaemonServices
 from ..errors import QueryError, StreamqError
 from ..ring import RingWaker
 from ..sql.readonly import Limits, ReadOnlyConnection, Result
+from ..stream.spec import StreamSpec
 
-Floors = dict[str, int]
 REMOTE_POLL = 0.2  # seconds between live steps over the control socket (it has no push)
+Batch = dict[str, Any]  # streamq.stream.follow.batch: rows, kinds, keys, suppressed, late, ...
 
 
 class Waiter(Protocol):
@@ -28,14 +31,27 @@ class Waiter(Protocol):
     def close(self) -> None: ...
 
 
+class LiveFeed(Protocol):
+    """One live query's steps; ``finish`` ends its input (open windows come out, final)."""
+
+    columns: list[str]
+    tables: list[str]
+
+    async def step(self) -> Batch: ...
+
+    async def finish(self) -> Batch: ...
+
+    def waiter(self) -> Waiter: ...
+
+    async def close(self) -> None: ...
+
+
 class Backend(Protocol):
     description: str
 
     async def query(self, sql: str, *, max_rows: int | None = None, deadline: float | None = None) -> Result: ...
 
-    async def follow(self, sql: str, floors: Floors | None) -> tuple[Result, Floors]: ...
-
-    def waiter(self, tables: list[str]) -> Waiter: ...
+    async def open_live(self, sql: str, spec: StreamSpec, options: Mapping[str, Any]) -> LiveFeed: ...
 
     async def close(self) -> None: ...
 
@@ -60,14 +76,13 @@ class DaemonBackend:
 
     async def query(self, sql: str, *, max_rows: int | None = None, deadline: float | None = None) -> Result:
         ro = self._conn()
-        return await self.daemon.sql(ro.run, sql, None, max_rows=max_rows, deadline=deadline)
+        return await self.daemon.sql(ro.run, sql, None, max_rows=max_rows, deadline=deadline, cut_at_bytes=True)
 
-    async def follow(self, sql: str, floors: Floors | None) -> tuple[Result, Floors]:
-        ro = self._conn()
-        return await self.daemon.sql(ro.follow, sql, floors)
+    async def open_live(self, sql: str, spec: StreamSpec, options: Mapping[str, Any]) -> LiveFeed:
+        from ..stream.follow import FollowedQuery
 
-    def waiter(self, tables: list[str]) -> Waiter:
-        return _RingWaiter(RingWaker(self.daemon.rings.ring(t) for t in tables))
+        query = await self.daemon.sql(FollowedQuery.readonly, self._conn(), sql, spec)
+        return _DaemonFeed(self.daemon, query)
 
     async def close(self) -> None:
         ro, self._ro = self._ro, None
@@ -75,6 +90,30 @@ class DaemonBackend:
             ro.interrupt()
             # Queued, not awaited: the daemon closes its SQL thread after every server stopped.
             self._closing = asyncio.ensure_future(self.daemon.sql(ro.close))
+
+
+class _DaemonFeed:
+    def __init__(self, daemon: DaemonServices, query: Any) -> None:
+        self.daemon, self.query = daemon, query
+        self.columns, self.tables = query.columns, query.tables
+
+    async def step(self) -> Batch:
+        return await self._batch(self.query.step)
+
+    async def finish(self) -> Batch:
+        return await self._batch(self.query.finish)
+
+    async def _batch(self, stage: Any) -> Batch:
+        from ..stream.follow import batch
+
+        query = self.query
+        return await self.daemon.sql(lambda: batch(query, stage()))
+
+    def waiter(self) -> Waiter:
+        return _RingWaiter(RingWaker(self.daemon.rings.ring(t) for t in self.tables))
+
+    async def close(self) -> None:
+        pass
 
 
 class _RingWaiter:
@@ -103,22 +142,30 @@ class DaemonUnreachable(StreamqError):
 
 
 class RemoteBackend:
-    """A daemon elsewhere on the host, through its control socket (docs/control-protocol.md)."""
+    """A daemon elsewhere on the host, through its control socket (docs/control-protocol.md).
 
-    def __init__(self, path: str, limits: Limits, *, max_reply_bytes: int) -> None:
+    The console's limits go with every request, where they may lower the daemon's own
+    ([control] max_rows, deadline, max_reply_bytes), never raise them."""
+
+    def __init__(self, path: str, limits: Limits) -> None:
         self.path = path
         self.limits = limits
         self.description = f"daemon at {path}"
-        # A reply line holds the rows; the daemon's own cap bounds it, this bounds what we read.
-        self._line_limit = max_reply_bytes + 1024 * 1024
+        # reply_size counts a row's JSON about: allow for escapes (a quote takes two bytes) and the envelope.
+        self._line_limit = 2 * limits.max_reply_bytes + 1024 * 1024
 
-    async def request(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        import orjson
-
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         try:
-            reader, writer = await asyncio.open_unix_connection(self.path, limit=self._line_limit)
+            return await asyncio.open_unix_connection(self.path, limit=self._line_limit)
         except OSError as err:
             raise DaemonUnreachable(f"no streamq daemon answers at {self.path}: {err.strerror or err}") from None
+
+    async def exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """One request line and its reply line on an open connection; an error reply raises QueryError."""
+        import orjson
+
         try:
             writer.write(orjson.dumps(body) + b"\n")
             await writer.drain()
@@ -127,10 +174,6 @@ class RemoteBackend:
             raise QueryError(f"the reply is over {self._line_limit} bytes") from None
         except OSError as err:
             raise DaemonUnreachable(f"lost the daemon at {self.path}: {err.strerror or err}") from None
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
         if not line.endswith(b"\n"):
             raise DaemonUnreachable(f"the daemon at {self.path} closed the connection without a reply")
         reply = orjson.loads(line)
@@ -138,26 +181,64 @@ class RemoteBackend:
             raise QueryError(reply["error"], offset=reply.get("offset"))
         return reply
 
+    async def request(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        reader, writer = await self._connect()
+        try:
+            return await self.exchange(reader, writer, body)
+        finally:
+            await _close(writer)
+
     async def query(self, sql: str, *, max_rows: int | None = None, deadline: float | None = None) -> Result:
         body = {
             "sql": sql,
             "max_rows": _cap(max_rows, self.limits.max_rows),
             "deadline": _cap(deadline, self.limits.deadline),
+            "max_reply_bytes": self.limits.max_reply_bytes,
+            "truncate_at_bytes": True,
         }
         reply = await self.request(body)
-        return Result(reply["columns"], reply["rows"], bool(reply.get("truncated")))
+        truncated = bool(reply.get("truncated"))
+        return Result(reply["columns"], reply["rows"], truncated, reply.get("cut") or ("rows" if truncated else None))
 
-    async def follow(self, sql: str, floors: Floors | None) -> tuple[Result, Floors]:
-        body = {"sql": sql, "follow": floors if floors is not None else True, "max_rows": self.limits.max_rows}
-        reply = await self.request(body)
-        result = Result(reply["columns"], reply["rows"], bool(reply.get("truncated")))
-        return result, {str(k): int(v) for k, v in (reply.get("follow") or {}).items()}
-
-    def waiter(self, tables: list[str]) -> Waiter:
-        return _PollWaiter()
+    async def open_live(self, sql: str, spec: StreamSpec, options: Mapping[str, Any]) -> LiveFeed:
+        reader, writer = await self._connect()
+        try:
+            first = await self.exchange(reader, writer, {"sql": sql, "follow": True, "stream": True, **options})
+        except BaseException:
+            await _close(writer)
+            raise
+        return _RemoteFeed(self, reader, writer, first)
 
     async def close(self) -> None:
         pass
+
+
+class _RemoteFeed:
+    """A stream the daemon keeps for this connection: stepped, ended, gone with the connection."""
+
+    def __init__(self, backend: RemoteBackend, reader: Any, writer: Any, first: dict[str, Any]) -> None:
+        self.backend, self.reader, self.writer = backend, reader, writer
+        self.number = first["stream"]
+        self.columns = first["columns"]
+        self.tables: list[str] = first["tables"]
+
+    async def step(self) -> Batch:
+        return await self.backend.exchange(self.reader, self.writer, {"stream": self.number})
+
+    async def finish(self) -> Batch:
+        return await self.backend.exchange(self.reader, self.writer, {"stream": self.number, "end": True})
+
+    def waiter(self) -> Waiter:
+        return _PollWaiter()
+
+    async def close(self) -> None:
+        await _close(self.writer)
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
 
 
 def _cap(asked: float | int | None, most: float | int) -> Any:

@@ -1,5 +1,9 @@
 """Live queries: a ``--follow`` query per browser tab, its new rows sent as Server-Sent Events.
 
+A live query is `query --follow` with its options (window, window key, emit, grace,
+dedup, limit): each row comes with its kind (``row``; a window's ``update`` or ``final``
+result), and the page's Stop ends the input as Ctrl-C does, open windows emitted, final.
+
 Memory stays bounded whatever the browsers do:
 
 - at most ``max_streams`` live at once; a new one past that closes the oldest, which
@@ -21,10 +25,12 @@ import logging
 import secrets
 import time
 from collections import OrderedDict, deque
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import StreamqError
-from .backend import Backend, Floors
+from ..stream.spec import StreamSpec
+from .backend import Backend, Batch, LiveFeed
 
 log = logging.getLogger("streamq.web")
 MAX_PENDING = 50_000  # rows held for one browser
@@ -35,42 +41,44 @@ KEEPALIVE = 1.0  # seconds between SSE comments: a write to a gone browser fails
 
 
 class LiveStream:
-    def __init__(self, hub: LiveHub, sid: str, sql: str, columns: list[str], floors: Floors) -> None:
+    def __init__(self, hub: LiveHub, sid: str, sql: str, feed: LiveFeed, spec: StreamSpec) -> None:
         self.hub = hub
         self.id = secrets.token_urlsafe(12)
         self.session_id = sid
         self.sql = sql
-        self.columns = columns
-        self.tables = sorted(floors)
-        self.floors = floors
+        self.feed = feed
+        self.spec = spec
+        self.columns = feed.columns
+        self.tables = feed.tables
         self.created = time.monotonic()
         self.rows_read = 0
-        self.dropped = 0
-        self.truncated_steps = 0
+        self.dropped = 0  # rows its browser did not read in time (MAX_PENDING)
+        self.engine = {"late": 0, "window_dropped": 0, "truncated_runs": 0}  # the streaming engine's counts
         self.connected = False
         self.end_message: str | None = None
-        self._pending: deque[list] = deque()
+        self._pending: deque[Batch] = deque()
         self._pending_rows = 0
         self._ready = asyncio.Event()
+        self._ending = asyncio.Event()  # the page asked to end the input (Stop)
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._read(), name=f"web-live:{self.id}")
 
     async def _read(self) -> None:
-        waiter = self.hub.backend.waiter(self.tables)
+        waiter = self.feed.waiter()
         try:
             while self.end_message is None:
-                await waiter.wait(IDLE_WAKE)
+                await self._pause(waiter)
+                if self._ending.is_set():
+                    self._push(await self.feed.finish())
+                    self.close("ended: open windows were emitted, final" if self.spec.window else "stopped")
+                    return
                 if not self.connected and time.monotonic() - self.created > CONNECT_WITHIN:
                     self.close("no browser read this stream")
                     return
                 await asyncio.sleep(BATCH_DELAY)
-                result, self.floors = await self.hub.backend.follow(self.sql, self.floors)
-                if result.truncated:
-                    self.truncated_steps += 1
-                if result.rows:
-                    self._push(result.rows)
+                self._push(await self.feed.step())
         except asyncio.CancelledError:
             raise
         except StreamqError as err:
@@ -81,40 +89,73 @@ class LiveStream:
         finally:
             waiter.close()
 
-    def _push(self, rows: list) -> None:
-        room = MAX_PENDING - self._pending_rows
+    async def _pause(self, waiter: Any) -> None:
+        """Until new events (or IDLE_WAKE, for the clock's windows) or the page's Stop."""
+        if self._ending.is_set():
+            return
+        waiting = {asyncio.ensure_future(waiter.wait(IDLE_WAKE)), asyncio.ensure_future(self._ending.wait())}
+        try:
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waiting:
+                task.cancel()
+
+    def end_input(self) -> None:
+        """Stop as `query --follow` stops on Ctrl-C: open windows come out, final, then the end."""
+        self._ending.set()
+
+    def _push(self, batch: Batch) -> None:
+        self.engine = {
+            "late": batch.get("late", 0),
+            "window_dropped": batch.get("dropped", 0),
+            "truncated_runs": batch.get("truncated_runs", 0),
+        }
+        rows = batch["rows"]
+        room = max(MAX_PENDING - self._pending_rows, 0)
         if room < len(rows):
-            self.dropped += len(rows) - max(room, 0)
-            rows = rows[: max(room, 0)]
-        if rows:
-            self._pending.append(rows)
-            self._pending_rows += len(rows)
-            self.rows_read += len(rows)
+            self.dropped += len(rows) - room
+            batch = {**batch, "rows": rows[:room], "kinds": batch["kinds"][:room]}
+            if "keys" in batch:
+                batch["keys"] = batch["keys"][:room]
+        if batch["rows"] or batch.get("suppressed"):
+            self._pending.append(batch)
+            self._pending_rows += len(batch["rows"])
+            self.rows_read += len(batch["rows"])
         self._ready.set()
 
-    async def next_batch(self, timeout: float) -> list[list] | None:
-        """Every row waiting now (None after ``timeout`` with none, or once the stream ended)."""
+    async def next_batch(self, timeout: float) -> Batch | None:
+        """Every row waiting now, with its kind (None after ``timeout`` with none, or once the stream ended)."""
         if not self._pending and self.end_message is None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._ready.wait(), timeout)
         self._ready.clear()
         if not self._pending:
             return None
-        rows = [row for batch in self._pending for row in batch]
+        batches = list(self._pending)
         self._pending.clear()
         self._pending_rows = 0
-        return rows
+        merged: Batch = {
+            "rows": [row for b in batches for row in b["rows"]],
+            "kinds": [kind for b in batches for kind in b["kinds"]],
+            "suppressed": [s for b in batches for s in b.get("suppressed", ())],
+            "steps": [len(b["rows"]) for b in batches],  # a window's result is whole within its step
+        }
+        if "keys" in batches[0]:
+            merged["keys"] = [key for b in batches for key in b["keys"]]
+        return merged
 
     def close(self, message: str) -> None:
         if self.end_message is None:
             self.end_message = message
+            # Here, not in the reader's finally: a reader cancelled before it ran has none.
+            self._closing = asyncio.ensure_future(self.feed.close())
         self._ready.set()
         if self._task is not None and self._task is not asyncio.current_task():
             self._task.cancel()
         self.hub.forget(self)
 
     def status(self) -> dict[str, Any]:
-        return {"read": self.rows_read, "dropped": self.dropped, "truncated_steps": self.truncated_steps}
+        return {"read": self.rows_read, "dropped": self.dropped, **self.engine}
 
 
 class LiveHub:
@@ -125,10 +166,10 @@ class LiveHub:
         self.max_streams = max_streams
         self.streams: OrderedDict[str, LiveStream] = OrderedDict()
 
-    async def open(self, sid: str, sql: str) -> LiveStream:
-        """Check ``sql`` (it must read an event table) and start reading from now on."""
-        first, floors = await self.backend.follow(sql, None)
-        stream = LiveStream(self, sid, sql, first.columns, floors)
+    async def open(self, sid: str, sql: str, spec: StreamSpec, options: Mapping[str, Any]) -> LiveStream:
+        """Check ``sql`` and its streaming options as `query --follow` does and start reading from now on."""
+        feed = await self.backend.open_live(sql, spec, options)
+        stream = LiveStream(self, sid, sql, feed, spec)
         self.streams[stream.id] = stream
         while len(self.streams) > self.max_streams:
             oldest = next(iter(self.streams.values()))

@@ -24,8 +24,8 @@ from .backend import Backend
 
 log = logging.getLogger("streamq.web")
 STATIC = Path(__file__).parent / "static"
-# What the Live page can ask for besides SQL; the streaming engine's windows join here.
-FEATURES = {"windows": False}
+# What the Live page can ask for besides SQL: `query --follow`'s windows, emit, grace, dedup, limit.
+FEATURES = {"windows": True}
 
 
 class WebServer:
@@ -80,6 +80,12 @@ class WebServer:
         await self.backend.close()
 
 
+def _limits(options: WebOptions) -> Limits:
+    """The console's caps, enforced as the control socket enforces its own (streamq.sql.readonly);
+    under ``streamq serve`` the daemon's [control] caps bound them too."""
+    return Limits(options.max_rows, options.deadline, options.max_reply_bytes)
+
+
 def _tls_context(options: WebOptions) -> ssl.SSLContext | None:
     if not (options.cert and options.key):
         return None
@@ -100,7 +106,7 @@ async def start_web(daemon) -> WebServer | None:
     options: WebOptions = daemon.config.web
     if options.listen is None:
         return None
-    backend = DaemonBackend(daemon, Limits(options.max_rows, options.deadline))
+    backend = DaemonBackend(daemon, _limits(options))
     await backend.open()
     try:
         server = WebServer(options, backend, fleet=daemon.config.fleet)
@@ -118,9 +124,7 @@ async def serve(options: WebOptions, socket_path: str, *, fleet: FleetOptions | 
 
     from .backend import RemoteBackend
 
-    backend = RemoteBackend(
-        socket_path, Limits(options.max_rows, options.deadline), max_reply_bytes=options.max_reply_bytes
-    )
+    backend = RemoteBackend(socket_path, _limits(options))
     await backend.request({"sql": "SELECT 1"})  # a missing daemon is an error now, not on the first page
     server = WebServer(options, backend, fleet=fleet)
     await server.start()

@@ -66,6 +66,33 @@ export class Grid {
     if (atBottom) this.viewport.scrollTop = this.viewport.scrollHeight;
   }
 
+  // Live windows: each new result takes the place of the rows it supersedes (``supersedes(row)``
+  // names the result, a key of ``results``, or undefined), at the first of them; a result that
+  // supersedes nothing goes at the end.
+  replace(results, supersedes) {
+    if (!results.size) return;
+    const atBottom = this.viewport.scrollTop + this.viewport.clientHeight >= this.viewport.scrollHeight - ROW_HEIGHT * 2;
+    const placed = new Set();
+    const kept = [];
+    for (const row of this.rows) {
+      const id = supersedes(row);
+      if (id === undefined) kept.push(row);
+      else if (!placed.has(id)) {
+        placed.add(id);
+        for (const r of results.get(id)) kept.push(r);
+      }
+    }
+    for (const [id, rows] of results) if (!placed.has(id)) for (const r of rows) kept.push(r);
+    if (this.rows.length === 0) {
+      this.widths = this.measure(this.columns, kept);
+      this.renderHeader();
+    }
+    this.rows = kept.length > this.maxRows ? kept.slice(kept.length - this.maxRows) : kept;
+    this.texts = [];
+    this.refilter();
+    if (atBottom) this.viewport.scrollTop = this.viewport.scrollHeight;
+  }
+
   clear() {
     this.rows = [];
     this.texts = [];
@@ -157,7 +184,7 @@ export class Grid {
     const lines = [];
     for (let n = first; n < last; n++) {
       const row = this.rows[this.view ? this.view[n] : n];
-      const line = el("div", { class: n % 2 ? "row odd" : "row" });
+      const line = el("div", { class: (n % 2 ? "row odd" : "row") + (row.kind ? ` ${row.kind}` : "") });
       for (let i = 0; i < this.columns.length; i++) line.append(cell(row[i], this.widths[i]));
       lines.push(line);
     }
