@@ -472,6 +472,8 @@ def test_a_daemon_restarted_with_the_broker_down_runs_its_last_applied_fragments
     try:
         d.wait_answering()
         (d.dir / "web").touch()
+        # As the other label tests do: push once the host's label matches, or it is skipped.
+        assert retry(lambda: d.query("SELECT member FROM streamq_fleet_labels WHERE name = 'web'") == [{"member": 1}])
         name = unique("kept")
         result, _ = push_wait(broker, root, name, query_toml(q=STABLE), "--label", "web")
         assert result.returncode == 0, result.stderr
