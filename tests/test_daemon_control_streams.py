@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from daemon_process import Daemon
 
 from conftest import retry, run_cli
 
@@ -65,8 +64,7 @@ def daemon(request):
     root = Path(tempfile.mkdtemp(prefix="sqcs"))  # short: a socket path must fit 108 bytes
     log = root / "app.jsonl"
     log.touch()
-    (root / "streamq.toml").write_text(
-        f"""
+    config = f"""
 [state]
 path = "{root}/state.db"
 [control]
@@ -78,30 +76,20 @@ time = "ts"
 poll_interval = "20ms"
 {COLUMNS}
 """
-    )
-    with open(root / "stderr.txt", "w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamq", "run", "-c", "streamq.toml"],
-            cwd=root,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
+    daemon = Daemon(root, config)
 
     def stop():
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        if daemon.proc is not None and daemon.proc.poll() is None:
+            try:
+                daemon.stop(timeout=10)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
         shutil.rmtree(root, ignore_errors=True)
 
     request.addfinalizer(stop)
-    stderr = lambda: (root / "stderr.txt").read_text()  # noqa: E731
-    assert retry(lambda: "running" in stderr() or proc.poll() is not None, timeout=20), stderr()
-    assert proc.poll() is None, stderr()
-    proc.root, proc.log, proc.socket = root, log, root / "run" / "control.sock"
-    return proc
+    daemon.start()  # waits until it says "running"
+    daemon.log, daemon.socket = log, root / "run" / "control.sock"
+    return daemon
 
 
 def append(path: Path, recs: list[dict]) -> None:

@@ -368,6 +368,46 @@ def test_a_tumbling_window_count_updates_in_place_then_is_marked_final(page, con
     )
 
 
+def sessions(records: list[dict], gap: float) -> list[list[str]]:
+    """Session windows per user by plain Python: times closer than ``gap`` join, [first, last + gap)."""
+    out = []
+    for user in sorted({r["user"] for r in records}):
+        times = sorted(r["ts"] for r in records if r["user"] == user)
+        start, last, n = times[0], times[0], 0
+        for t in times:
+            if t >= last + gap:
+                out.append((user, start, last + gap, n))
+                start, n = t, 0
+            last, n = t, n + 1
+        out.append((user, start, last + gap, n))
+    text = lambda t: str(int(t)) if t == int(t) else str(t)  # noqa: E731  (as the page prints a number)
+    return sorted([u, str(n), text(a), text(b)] for u, a, b, n in out)
+
+
+def test_session_windows_that_merge_replace_both_rows_with_one(page, console):
+    sql = "SELECT user, count(*) AS n FROM app_events GROUP BY user"
+    follow_live(page, sql, window="session 2s", window_key="user", emit="changes", grace="5s")
+    wait_for(page, "return document.getElementById('live-status').textContent.startsWith('following')")
+    base = T0 + 5000
+    shown = lambda: sorted(row[:4] for row in page.execute_script(VISIBLE_ROWS, "#live-grid"))  # noqa: E731
+    kinds = lambda: sorted(row[4] for row in page.execute_script(VISIBLE_ROWS, "#live-grid"))  # noqa: E731
+    written: list[dict] = []
+    try:
+        # a: two sessions 3 s apart; then a record between them merges them into one; b alone.
+        steps = [[(10, "a"), (13, "a"), (13, "b")], [(11.5, "a")], [(40, "c")]]
+        for step in steps:
+            records = [{"ts": base + t, "user": user, "status": 200} for t, user in step]
+            append_records(console.records, records)
+            written += records
+            expected = sessions(written, 2)
+            assert retry(lambda e=expected: shown() == e, timeout=10), (shown(), expected)
+        assert kinds() == ["final", "final", "update"]  # c's session is still open
+    finally:
+        page.execute_script("document.getElementById('live-stop').click()")
+    assert retry(lambda: kinds() == ["final"] * 3, timeout=10)
+    assert shown() == sessions(written, 2)
+
+
 @pytest.mark.parametrize(
     ("options", "sql"),
     [
