@@ -296,6 +296,7 @@ def test_a_windowed_live_query_streams_each_windows_count_once_final(console, ap
         return [row for name, d in events if name == "rows" for row, k in zip(d["rows"], d["kinds"]) if k == kind]
 
     assert retry(lambda: len(rows("final")) == 4, timeout=10)  # two windows closed, two statuses each
+    assert client.post(f"/api/live/{stream['id']}/end", {}, csrf=False)[0] == 403  # a POST like any other
     assert client.post(f"/api/live/{stream['id']}/end", {})[0] == 200
     reader.join(15)
     truth = Counter((int(r["ts"] // 10 * 10), r["status"]) for r in records)

@@ -64,7 +64,8 @@ class Follower:
     ) -> int:
         """Print new result rows until ``count`` rows or ``timeout`` seconds; return rows emitted.
 
-        With a window, the SQL runs once per window (streamq.stream); open windows are
+        The engine is streamq.stream.follow's, which the console and the control socket run too.
+        With a window, the SQL runs once per window; open windows are
         emitted when following ends (``count``, ``timeout``, SIGINT/SIGTERM)."""
         options = options or StreamSpec()
         tables = await self.event_tables(sql)
@@ -110,9 +111,12 @@ class Follower:
         return printed.emitted
 
     def _reader(self, sql: str):
+        """How the engine runs ``sql`` over a window of events: this command's own connection, uncapped."""
+
         def read(window: EventWindow) -> tuple[list[str], list[tuple], bool]:
-            names, rows = self._read(sql, window)
-            return names, rows, False
+            with window.apply(self.conn.session):
+                names, rows = self.conn.execute(sql)
+                return names, list(rows), False
 
         return read
 
@@ -128,11 +132,6 @@ class Follower:
             if t in self.rings.status and self.rings.status[t].last_error
         ]
         raise StreamqError("no event source could run: " + ("; ".join(reasons) or "they all ended"))
-
-    def _read(self, sql: str, window: EventWindow) -> tuple[list[str], list[tuple]]:
-        with window.apply(self.conn.session):
-            names, rows = self.conn.execute(sql)
-            return names, list(rows)
 
     async def close(self) -> None:
         await manager.stop(self._tasks)
