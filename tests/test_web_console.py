@@ -339,7 +339,9 @@ def follow_live(driver, sql: str, **options: str) -> None:
 
 def test_a_tumbling_window_count_updates_in_place_then_is_marked_final(page, console):
     follow_live(page, COUNT_BY_STATUS, window="tumble 10s", emit="changes")
-    status = wait_for(page, "return document.getElementById('live-status').textContent")
+    status = wait_for(
+        page, "const s = document.getElementById('live-status').textContent; return s.startsWith('following') && s"
+    )
     assert status == "following app_events, tumble 10s, emitting changes", status
     shown = lambda: page.execute_script(VISIBLE_ROWS, "#live-grid")  # noqa: E731
     written: list[dict] = []

@@ -81,11 +81,12 @@ export class LivePage {
 
   // Stop: the input ends as Ctrl-C ends `query --follow`; open windows come out, final, then "end".
   async end() {
-    if (!this.stream) return;
+    const stream = this.stream;
+    if (!stream) return;
     $("live-stop").disabled = true;
     this.status("ending…");
-    const reply = await postJSON(`/api/live/${this.stream}/end`, {});
-    if (reply.error) this.close(reply.error);
+    const reply = await postJSON(`/api/live/${stream}/end`, {});
+    if (reply.error && this.stream === stream) this.close(reply.error); // not a stream started since
   }
 
   close(message) {
