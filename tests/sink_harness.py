@@ -29,8 +29,11 @@ def unique_name(prefix: str = "q") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
-def result_lines(query: str, counter: int, rows: list[dict], *, host: str = "h1", action: str = "added") -> list[bytes]:
-    """One run's lines in osquery's event format, as the scheduler writes them."""
+def result_lines(
+    query: str, counter: int, rows: list[dict], *, host: str = "h1", action: str = "added", start: int = 0
+) -> list[bytes]:
+    """One run's lines in osquery's event format with their ids, as the scheduler writes them
+    (``start``: the index of the first row within its run)."""
     header = {
         "name": query,
         "hostIdentifier": host,
@@ -41,7 +44,10 @@ def result_lines(query: str, counter: int, rows: list[dict], *, host: str = "h1"
         "numerics": True,
         "decorations": {},
     }
-    return [orjson.dumps({**header, "columns": row, "action": action}) for row in rows]
+    return [
+        orjson.dumps({**header, "columns": row, "action": action, "id": f"{host}:{query}:0:{counter}:{index}"})
+        for index, row in enumerate(rows, start)
+    ]
 
 
 async def until(check, timeout: float = 10.0, interval: float = 0.05):

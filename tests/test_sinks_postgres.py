@@ -25,10 +25,11 @@ def sink_for(pg, table: str) -> PostgresSink:
 
 async def test_each_line_is_one_row(pg, tmp_path):
     table = unique_name("t")
-    added = result_lines("ports", 4, [{"name": "sshd", "port": 22}, {"name": "nginx", "port": 443}])
+    added = result_lines("ports", 4, [{"name": "sshd", "port": 22}, {"name": "nginx", "port": 443}], start=1)
     removed = result_lines("ports", 4, [{"name": "old", "port": 8080}], action="removed")
     snapshot = orjson.dumps({"name": "snap", "hostIdentifier": "h1", "unixTime": 1704067200, "epoch": 0,
-                             "counter": 2, "snapshot": [{"a": 1}], "action": "snapshot", "decorations": {"d": 1}})  # fmt: skip
+                             "counter": 2, "snapshot": [{"a": 1}], "action": "snapshot", "decorations": {"d": 1},
+                             "id": "h1:snap:0:2:0"})  # fmt: skip
     async with Outbox(tmp_path, sink_for(pg, table)) as box:
         await box.commit("ports", removed + added)
         await box.commit("snap", [snapshot])

@@ -1,4 +1,4 @@
-"""What every sink shares: its counters, the interface the delivery loop calls, and result ids."""
+"""What every sink shares: its counters, the interface the delivery loop calls, and a line's id."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+import orjson
 
 from ..config.options import OptionError, SinkOptions, coerce
 
@@ -46,38 +48,13 @@ def reopen_all(sinks: Iterable[Sink]) -> None:
     logging.getLogger("streamq.sinks").info("sinks reopened their files")
 
 
-def result_id(item: Mapping[str, Any], index: int) -> str:
-    """The stable id of one result line (streams.md): ``host:query:epoch:counter:row index``.
-
-    A line that carries its own ``"id"`` field is taken at its word. Until the scheduler
-    writes that field on every line, the same value is built here from the line's own
-    fields and its index within its run; then the fallback below is the one line to drop.
-    """
-    found = item.get("id")
-    if found is not None:
-        return str(found)
-    return f"{item.get('hostIdentifier')}:{item.get('name')}:{item.get('epoch')}:{item.get('counter')}:{index}"
-
-
-def result_ids(items: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The ids of one send()'s parsed lines: a line's index counts within its run (same host,
-    query, epoch and counter); a run's lines are contiguous in the outbox and never split.
-    (result_id() for a whole batch, with one string prefix per run: this runs for every row.)"""
-    ids: list[str] = []
-    run: tuple | None = None
-    index, prefix = 0, ""
-    for item in items:
-        found = item.get("id")
-        if found is not None:
-            ids.append(str(found))
-            continue
-        key = (item.get("hostIdentifier"), item.get("name"), item.get("epoch"), item.get("counter"))
-        if key == run:
-            index += 1
-        else:
-            run, index, prefix = key, 0, "{}:{}:{}:{}:".format(*key)
-        ids.append(prefix + str(index))
-    return ids
+def line_id(line: bytes) -> str:
+    """The stable id the daemon wrote into a result line (``host:query:epoch:counter:row index``,
+    daemon/results.py): the same when the line is sent again, so receivers can drop resends."""
+    found = orjson.loads(line).get("id")
+    if found is None:
+        raise ValueError('a result line without its "id" (not written by the daemon)')
+    return str(found)
 
 
 def require_module(module: str, package: str, sink: str) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 
 from ..config.options import BOOL, REQUIRED, STRING, OptionError, SinkOptions, option, positive_duration, positive_int
-from .base import Sink, require_module, result_ids
+from .base import Sink, line_id, require_module
 
 log = logging.getLogger("streamq.sinks.nats")
 
@@ -180,7 +180,7 @@ class NatsSink(Sink):
         subject = self._subject(query)
         expected = {"Nats-Expected-Stream": self.options.stream}
         window, nc = self.options.max_in_flight, self._nc
-        ids = result_ids(orjson.loads(line) for line in lines)
+        ids = [line_id(line) for line in lines]
         acks.begin()
         try:
             for line, msg_id in zip(lines, ids):

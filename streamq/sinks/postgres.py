@@ -21,10 +21,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from ..config.options import BOOL, REQUIRED, STRING, OptionError, SinkOptions, option, positive_duration
-from .base import Sink, require_module, result_ids
+from .base import Sink, line_id, require_module
 
 log = logging.getLogger("streamq.sinks.postgres")
 
@@ -118,7 +116,7 @@ class PostgresSink(Sink):
     async def send(self, query: str, lines: list[bytes]) -> None:
         import psycopg
 
-        ids = result_ids(orjson.loads(line) for line in lines)
+        ids = [line_id(line) for line in lines]
         texts = [line.decode() for line in lines]
         conn = await self._connection()
         try:

@@ -22,10 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
-
 from ..config.options import REQUIRED, STRING, OptionError, SinkOptions, option, positive_duration, positive_int
-from .base import Rejected, Sink, result_ids
+from .base import Rejected, Sink, line_id
 
 log = logging.getLogger("streamq.sinks.webhook")
 
@@ -54,16 +52,10 @@ class WebhookSinkOptions(SinkOptions):
 
 
 def chunk_keys(lines: list[bytes], size: int) -> list[str]:
-    """``<first line's id>+<count>`` for each request of ``size`` lines. Lines that carry their
-    id need only the first of each request parsed; otherwise ids count rows within runs."""
+    """``<first line's id>+<count>`` for each request of ``size`` lines (only the first line of
+    each request is parsed)."""
     starts = range(0, len(lines), size)
-    firsts = [orjson.loads(lines[i]) for i in starts]
-    if all("id" in item for item in firsts):
-        ids = [str(item["id"]) for item in firsts]
-    else:
-        every = result_ids(orjson.loads(line) for line in lines)
-        ids = [every[i] for i in starts]
-    return [f"{key}+{min(size, len(lines) - start)}" for key, start in zip(ids, starts)]
+    return [f"{line_id(lines[start])}+{min(size, len(lines) - start)}" for start in starts]
 
 
 class WebhookSink(Sink):
