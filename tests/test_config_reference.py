@@ -45,3 +45,10 @@ def test_every_sink_type_has_an_example():
 
     documented = set(re.findall(r'^#? ?type = "(\w+)"', TEXT, re.M))
     assert set(SINKS) <= documented, set(SINKS) - documented
+
+
+def test_the_commented_audit_source_loads():
+    """The audit source is off in the default (commented out); its example, uncommented, names it."""
+    assert "\n[sources.audit]" not in TEXT
+    config = parse(commented_blocks(TEXT)["[sources.audit]"], "<[sources.audit]>")
+    assert config.sources["audit"].mode == "auto"

@@ -78,3 +78,15 @@ def test_quiet_after_the_baseline_and_one_line_per_setting_changed(tmp_path, dae
     ]
     assert len([line for line in changes if line["columns"]["current_value"] == changed]) == 1
     d.stop()
+
+
+def test_it_starts_the_sources_it_names_and_not_audit(tmp_path, daemon):
+    """Every source whose section the default names runs, read by a query or not (network_events is
+    read by none); audit and hardware, which it does not name and no query reads, do not run."""
+    d = daemon(config(tmp_path)).start()
+    with d.control() as client:
+        active = lambda: {row["source"] for row in client.query("SELECT source FROM streamq_events WHERE active = 1")}  # noqa: E731
+        assert retry(lambda: active() == {"process", "file", "socket", "network"}, timeout=15), active()
+        names = {row["name"] for row in client.query("SELECT name FROM streamq_events")}
+    assert not names & {"user_events", "process_file_events", "hardware_events"}, names
+    d.stop()
