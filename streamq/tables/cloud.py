@@ -2,65 +2,24 @@
 
 The metadata address (169.254.169.254) is only contacted when the machine's
 DMI data names that cloud, so a query off that cloud sends nothing and gives
-no rows; every request has a short timeout.
+no rows; the requests and the detection are in host/cloudmeta.
 """
 
 from __future__ import annotations
 
-import json
-
 from ..sql.schema import TEXT, Column, table
 from ._common import lazy_module
 
-optional = lazy_module("streamq.host.optional")
+cloudmeta = lazy_module("streamq.host.cloudmeta")
 
-METADATA_HOST = "http://169.254.169.254"
-AZURE_API = "/metadata/instance?api-version=2021-02-01"
-YCLOUD_API = "/computeMetadata/v1/instance/?recursive=true"
-TIMEOUT = 2.0
-DMI_ID = "/sys/class/dmi/id"
 # Set by an operator (or a test) to reach the metadata service at another address.
 AZURE_ENDPOINT: str | None = None
 
 
-def _dmi(name: str, root: str = DMI_ID) -> str:
-    try:
-        with open(f"{root}/{name}", encoding="utf-8", errors="replace") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
-def on_azure(root: str = DMI_ID) -> bool:
-    # Azure VMs carry this chassis asset tag (and Microsoft as the system vendor).
-    return _dmi("chassis_asset_tag", root) == "7783-7084-3265-9085-8269-3286-77"
-
-
-def on_yandex_cloud(root: str = DMI_ID) -> bool:
-    return "yandex" in (_dmi("sys_vendor", root) + _dmi("product_name", root) + _dmi("bios_vendor", root)).lower()
-
-
-def _get_json(url: str, headers: dict[str, str]):
-    import urllib.request
-
-    request = urllib.request.Request(url, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            return json.loads(response.read(1 << 20))
-    except (OSError, ValueError) as err:
-        optional.note_once(f"instance metadata at {url}: {err}")
-        return None
-
-
 def azure_compute() -> dict | None:
-    endpoint = AZURE_ENDPOINT
-    if endpoint is None:
-        if not on_azure():
-            return None
-        endpoint = METADATA_HOST
-    data = _get_json(endpoint + AZURE_API, {"Metadata": "true"})
-    compute = data.get("compute") if isinstance(data, dict) else None
-    return compute if isinstance(compute, dict) else None
+    if AZURE_ENDPOINT is not None:
+        return cloudmeta.azure_compute(AZURE_ENDPOINT)
+    return cloudmeta.azure_compute() if cloudmeta.on_azure() else None
 
 
 _AZURE_FIELDS = {
@@ -83,10 +42,6 @@ _AZURE_FIELDS = {
 }
 
 
-def _text(value) -> str | None:
-    return None if value is None else str(value)
-
-
 @table(
     "azure_instance_metadata",
     "This Azure VM's metadata from the instance metadata service; no row off Azure.",
@@ -100,7 +55,7 @@ def _text(value) -> str | None:
 def gen_azure_instance_metadata(ctx):
     compute = azure_compute()
     if compute is not None:
-        yield {column: _text(compute.get(key)) or None for column, key in _AZURE_FIELDS.items()}
+        yield {column: cloudmeta.text(compute.get(key)) or None for column, key in _AZURE_FIELDS.items()}
 
 
 @table(
@@ -120,25 +75,11 @@ def gen_azure_instance_tags(ctx):
         return
     for tag in compute.get("tagsList") or ():
         if isinstance(tag, dict):
-            yield {"vm_id": _text(compute.get("vmId")), "key": _text(tag.get("name")), "value": _text(tag.get("value"))}
-
-
-def ycloud_row(data: dict, endpoint: str) -> dict:
-    attributes = data.get("attributes") if isinstance(data.get("attributes"), dict) else {}
-    vendor = data.get("vendor") if isinstance(data.get("vendor"), dict) else {}
-    zone = _text(data.get("zone")) or ""
-    return {
-        "instance_id": _text(data.get("id")),
-        "folder_id": _text(vendor.get("folderId")) or (zone.split("/")[1] if zone.startswith("projects/") else None),
-        "cloud_id": _text(vendor.get("cloudId")),
-        "name": _text(data.get("name")),
-        "description": _text(data.get("description")),
-        "hostname": _text(data.get("hostname")),
-        "zone": zone.rsplit("/", 1)[-1] or None,
-        "ssh_public_key": _text(attributes.get("ssh-keys")),
-        "serial_port_enabled": _text(attributes.get("serial-port-enable")),
-        "metadata_endpoint": endpoint,
-    }
+            yield {
+                "vm_id": cloudmeta.text(compute.get("vmId")),
+                "key": cloudmeta.text(tag.get("name")),
+                "value": cloudmeta.text(tag.get("value")),
+            }
 
 
 @table(
@@ -162,10 +103,10 @@ def ycloud_row(data: dict, endpoint: str) -> dict:
 def gen_ycloud_instance_metadata(ctx):
     endpoints = [e.rstrip("/") for e in ctx.eq("metadata_endpoint") or () if isinstance(e, str)]
     if not endpoints:
-        if not on_yandex_cloud():
+        if not cloudmeta.on_yandex_cloud():
             return
-        endpoints = [METADATA_HOST]
+        endpoints = [cloudmeta.METADATA_HOST]
     for endpoint in endpoints:
-        data = _get_json(endpoint + YCLOUD_API, {"Metadata-Flavor": "Google"})
-        if isinstance(data, dict):
-            yield ycloud_row(data, endpoint)
+        data = cloudmeta.ycloud_instance(endpoint)
+        if data is not None:
+            yield cloudmeta.ycloud_row(data, endpoint)

@@ -1,8 +1,7 @@
 """HTTP(S) from a query: fetch a URL, read a server's TLS certificate, scrape Prometheus targets.
 
 Every request has a short timeout so a dead host costs seconds, not a hung
-query. The standard library's urllib and ssl do the I/O; Prometheus' own
-text-format parser (prometheus_client) reads the metrics.
+query. The requests and the parsing are in host/webclient (and host/tlscert).
 """
 
 from __future__ import annotations
@@ -15,24 +14,11 @@ from ._common import lazy_module
 
 optional = lazy_module("streamq.host.optional")
 tlscert = lazy_module("streamq.host.tlscert")
+webclient = lazy_module("streamq.host.webclient")
 
 CURL_TIMEOUT = 5.0
 CERT_TIMEOUT = 4  # osquery's default read timeout for curl_certificate, seconds
 USER_AGENT = "osquery"  # what osquery sends; servers that key on it see the same client
-MAX_BODY = 16 << 20
-
-
-def http_get(url: str, user_agent: str, timeout: float) -> tuple[int, bytes]:
-    """(status, body) of a GET; an HTTP error status is a response, not a failure."""
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(url, headers={"User-Agent": user_agent})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read(MAX_BODY)
-    except urllib.error.HTTPError as err:
-        return err.code, err.read(MAX_BODY)
 
 
 @table(
@@ -56,7 +42,7 @@ def gen_curl(ctx):
         for agent in agents:
             start = time.monotonic()
             try:
-                status, body = http_get(url, agent, CURL_TIMEOUT)
+                status, body = webclient.http_get(url, {"User-Agent": agent}, CURL_TIMEOUT)
             except (OSError, ValueError) as err:
                 optional.note_once(f"curl: {url}: {err}")
                 continue
@@ -69,32 +55,6 @@ def gen_curl(ctx):
                 "bytes": len(body),
                 "result": body.decode("utf-8", "replace"),
             }
-
-
-def split_host_port(hostname: str) -> tuple[str, int]:
-    host, sep, port = hostname.rpartition(":")
-    if not sep or "]" in port:  # no port, or an IPv6 literal without one
-        return hostname.strip("[]"), 443
-    return host.strip("[]"), int(port) if port else 443
-
-
-def peer_certificate(hostname: str, timeout: float) -> bytes:
-    """The DER certificate a TLS server presents, unverified (the point is to look at it)."""
-    import socket
-    import ssl
-
-    host, port = split_host_port(hostname)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    with (
-        socket.create_connection((host, port), timeout=timeout) as sock,
-        context.wrap_socket(sock, server_hostname=host) as tls,
-    ):
-        der = tls.getpeercert(binary_form=True)
-    if not der:
-        raise OSError("the server sent no certificate")
-    return der
 
 
 _CERT_TEXT = [
@@ -153,7 +113,7 @@ def gen_curl_certificate(ctx):
     timeout = timeouts[0] if timeouts else CERT_TIMEOUT
     for hostname in [h for h in ctx.eq("hostname") or () if isinstance(h, str)]:
         try:
-            der = peer_certificate(hostname, timeout)
+            der = webclient.peer_certificate(hostname, timeout)
             row = tlscert.certificate_columns(der)
         except (OSError, ValueError) as err:
             optional.note_once(f"curl_certificate: {hostname}: {err}")
@@ -187,32 +147,6 @@ def configure_prometheus(urls, timeout: float = 1.0) -> None:
     PROMETHEUS.timeout = timeout
 
 
-def metric_name(name: str, labels: dict[str, str]) -> str:
-    """The sample as the exposition format writes it: name{label="value",...}."""
-    if not labels:
-        return name
-    escaped = (v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") for v in labels.values())
-    return name + "{" + ",".join(f'{k}="{v}"' for k, v in zip(labels, escaped)) + "}"
-
-
-def metric_rows(target: str, text: str, scraped_ms: int) -> list[dict]:
-    parser = optional.optional_module("prometheus_client.parser", "prometheus-client")
-    if parser is None:
-        return []
-    rows = []
-    for family in parser.text_string_to_metric_families(text):
-        for sample in family.samples:
-            rows.append(
-                {
-                    "target_name": target,
-                    "metric_name": metric_name(sample.name, sample.labels),
-                    "metric_value": float(sample.value),
-                    "timestamp_ms": scraped_ms,
-                }
-            )
-    return rows
-
-
 @table(
     "prometheus_metrics",
     "Samples scraped from Prometheus endpoints: `WHERE target_name = URL`, or the [prometheus_targets] URLs.",
@@ -232,7 +166,7 @@ def gen_prometheus_metrics(ctx):
     targets = [t for t in named if isinstance(t, str)] if named is not None else list(PROMETHEUS.urls)
     for target in targets:
         try:
-            status, body = http_get(target, USER_AGENT, PROMETHEUS.timeout)
+            status, body = webclient.http_get(target, {"User-Agent": USER_AGENT}, PROMETHEUS.timeout)
         except (OSError, ValueError) as err:
             optional.note_once(f"prometheus_metrics: {target}: {err}")
             continue
@@ -240,6 +174,6 @@ def gen_prometheus_metrics(ctx):
             optional.note_once(f"prometheus_metrics: {target}: HTTP {status}")
             continue
         try:
-            yield from metric_rows(target, body.decode("utf-8", "replace"), int(time.time() * 1000))
+            yield from webclient.metric_rows(target, body.decode("utf-8", "replace"), int(time.time() * 1000))
         except ValueError as err:  # not the text exposition format
             optional.note_once(f"prometheus_metrics: {target}: {err}")
