@@ -20,10 +20,8 @@ ALLOWED = (
     *("streamq.sql", "streamq.host", "streamq.tables._common", "streamq.tables.events"),
     *("streamq.errors", "streamq.text", "streamq._version"),
 )
-# procfs: imported by every query anyway (the processes table's hot path reads /proc through
-# it). dockerapi: the docker tables wrap their generators with its engine_rows at import;
-# it defers its own costly imports (logging, datetime, docker) to first use.
-EAGER_HOST = {"streamq.host", "streamq.host.procfs", "streamq.host.dockerapi"}
+# procfs: imported by every query anyway (the processes table's hot path reads /proc through it).
+EAGER_HOST = {"streamq.host", "streamq.host.procfs"}
 
 
 def _imports(path) -> list[str]:

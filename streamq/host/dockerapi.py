@@ -16,11 +16,9 @@ default ``/var/run/docker.sock``.
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..errors import StreamqError
@@ -39,8 +37,7 @@ _noted: set[str] = set()
 
 
 def _log():
-    # logging costs ~5 ms to import: paid by the first warning, not by every cold start
-    # (the docker tables apply engine_rows, so this module is imported with them).
+    # logging costs ~5 ms to import: paid by the first warning, not by the first query.
     import logging
 
     return logging.getLogger("streamq.docker")
@@ -80,19 +77,6 @@ def note(err: DockerUnavailable) -> None:
     if message not in _noted:
         _noted.add(message)
         _log().warning("%s", message)
-
-
-def engine_rows(body: Callable[[Engine, Any], Iterable[dict]]) -> Callable[[Any], Iterator[dict]]:
-    """A table generator from ``body(engine, ctx)``: no engine means no rows and one warning."""
-
-    @functools.wraps(body)
-    def gen(ctx: Any) -> Iterator[dict]:
-        try:
-            yield from body(engine(), ctx)
-        except DockerUnavailable as err:
-            note(err)
-
-    return gen
 
 
 class Engine:

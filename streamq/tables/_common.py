@@ -1,5 +1,5 @@
-"""What several table families share: lazy host modules, the paths a query names, and
-osquery's ``pid_with_namespace``.
+"""What several table families share: lazy host modules, the paths a query names, the
+docker_* tables' engine wrapper, and osquery's ``pid_with_namespace``.
 
 Every table module is imported to build the registry, even for
 `streamq query "select * from time"`; their parsers (iptables, rpm, SMBIOS...)
@@ -15,8 +15,9 @@ gives no rows. A table declares the column(s) below and loops over
 
 from __future__ import annotations
 
+import functools
 import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 from ..host import procfs
@@ -38,6 +39,7 @@ def lazy_module(name: str) -> Any:
 
 
 globbing = lazy_module("streamq.host.globbing")
+dockerapi = lazy_module("streamq.host.dockerapi")
 
 
 def requested_paths(ctx, column: str = "path") -> Iterator[str]:
@@ -52,6 +54,20 @@ def requested_paths(ctx, column: str = "path") -> Iterator[str]:
             if path not in seen:
                 seen.add(path)
                 yield path
+
+
+def engine_rows(body: Callable[[Any, QueryContext], Iterable[dict]]) -> Callable[[QueryContext], Iterator[dict]]:
+    """A docker_* table generator from ``body(engine, ctx)`` (host/dockerapi's Engine): no engine
+    means no rows and one warning, so a host without Docker still answers the query."""
+
+    @functools.wraps(body)
+    def gen(ctx: QueryContext) -> Iterator[dict]:
+        try:
+            yield from body(dockerapi.engine(), ctx)
+        except dockerapi.DockerUnavailable as err:
+            dockerapi.note(err)
+
+    return gen
 
 
 PID_WITH_NAMESPACE = Column(

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from ..host import procfs
-from ..host.dockerapi import Engine, engine_rows, is_hex_prefix, strip_digest
 from ..sql.schema import BIGINT, DOUBLE, INTEGER, TEXT, Column, QueryContext, table
 from ..text import decode
+from ._common import engine_rows, lazy_module
+
+dockerapi = lazy_module("streamq.host.dockerapi")
+if TYPE_CHECKING:
+    from ..host.dockerapi import Engine
 
 _NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts")
 _INSPECT_COLUMNS = (
@@ -39,7 +44,7 @@ def _containers(api: Engine, ctx: QueryContext) -> Iterator[tuple[str, dict]]:
         for c in api.call("containers", all=True) or ():
             yield c["Id"], c
         return
-    prefixes = [v for v in wanted if is_hex_prefix(v)]
+    prefixes = [v for v in wanted if dockerapi.is_hex_prefix(v)]
     if not prefixes:
         return
     for c in api.call("containers", all=True, filters={"id": prefixes}) or ():
@@ -49,7 +54,7 @@ def _containers(api: Engine, ctx: QueryContext) -> Iterator[tuple[str, dict]]:
 
 
 def _wanted_ids(ctx: QueryContext) -> list[str]:
-    return [v for v in ctx.eq("id") or () if is_hex_prefix(v)]
+    return [v for v in ctx.eq("id") or () if dockerapi.is_hex_prefix(v)]
 
 
 @table(
@@ -96,7 +101,7 @@ def gen_docker_containers(api: Engine, ctx: QueryContext) -> Iterator[dict]:
             "id": key,
             "name": name,
             "image": c.get("Image"),
-            "image_id": strip_digest(c.get("ImageID")),
+            "image_id": dockerapi.strip_digest(c.get("ImageID")),
             "command": c.get("Command"),
             "created": c.get("Created"),
             "state": c.get("State"),

@@ -7,9 +7,14 @@ as osquery does; tags are joined by ','. No engine: no rows, one warning.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from ..host.dockerapi import Engine, engine_rows, is_hex_prefix, strip_digest, unix_time
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, QueryContext, table
+from ._common import engine_rows, lazy_module
+
+dockerapi = lazy_module("streamq.host.dockerapi")
+if TYPE_CHECKING:
+    from ..host.dockerapi import Engine
 
 IMAGE_ID = Column("id", TEXT, "Image ID.", index=True)
 _INFO_FLAGS = {
@@ -32,13 +37,13 @@ def _matching(ctx: QueryContext, column: str, full_id: str) -> str | None:
     wanted = ctx.eq(column)
     if wanted is None:
         return full_id
-    return next((p for p in wanted if is_hex_prefix(p) and full_id.startswith(p.lower())), None)
+    return next((p for p in wanted if dockerapi.is_hex_prefix(p) and full_id.startswith(p.lower())), None)
 
 
 def _image_ids(api: Engine, ctx: QueryContext) -> Iterator[tuple[str, str]]:
     """(id as the query names it, full id) of every image or of those WHERE id = ..."""
     for image in api.call("images") or ():
-        full = strip_digest(image.get("Id")) or ""
+        full = dockerapi.strip_digest(image.get("Id")) or ""
         key = _matching(ctx, "id", full)
         if key is not None:
             yield key, full
@@ -60,7 +65,7 @@ def _image_ids(api: Engine, ctx: QueryContext) -> Iterator[tuple[str, str]]:
 def gen_docker_images(api: Engine, ctx: QueryContext) -> Iterator[dict]:
     for image in api.call("images") or ():
         yield {
-            "id": strip_digest(image.get("Id")),
+            "id": dockerapi.strip_digest(image.get("Id")),
             "created": image.get("Created"),
             "size_bytes": image.get("Size"),
             "tags": ",".join(image.get("RepoTags") or ()),
@@ -77,7 +82,7 @@ def gen_docker_images(api: Engine, ctx: QueryContext) -> Iterator[dict]:
 @engine_rows
 def gen_docker_image_labels(api: Engine, ctx: QueryContext) -> Iterator[dict]:
     for image in api.call("images") or ():
-        key = _matching(ctx, "id", strip_digest(image.get("Id")) or "")
+        key = _matching(ctx, "id", dockerapi.strip_digest(image.get("Id")) or "")
         if key is not None:
             for label, value in (image.get("Labels") or {}).items():
                 yield {"id": key, "key": label, "value": value}
@@ -100,7 +105,7 @@ def gen_docker_image_layers(api: Engine, ctx: QueryContext) -> Iterator[dict]:
         image = api.call("inspect_image", full)
         layers = ((image or {}).get("RootFS") or {}).get("Layers") or ()
         for order, layer in enumerate(layers, 1):
-            yield {"id": key, "layer_id": strip_digest(layer), "layer_order": order}
+            yield {"id": key, "layer_id": dockerapi.strip_digest(layer), "layer_order": order}
 
 
 @table(
@@ -266,7 +271,7 @@ def gen_docker_networks(api: Engine, ctx: QueryContext) -> Iterator[dict]:
             "id": key,
             "name": n.get("Name"),
             "driver": n.get("Driver"),
-            "created": unix_time(n.get("Created")),
+            "created": dockerapi.unix_time(n.get("Created")),
             "enable_ipv6": int(bool(n.get("EnableIPv6"))),
             "subnet": ipam.get("Subnet"),
             "gateway": ipam.get("Gateway"),

@@ -8,9 +8,14 @@ report on this host (cgroup v2 has no ``cache`` or ``max_usage``) are NULL.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from ..host.dockerapi import Engine, engine_rows, is_hex_prefix, parse_time
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, QueryContext, table
+from ._common import engine_rows, lazy_module
+
+dockerapi = lazy_module("streamq.host.dockerapi")
+if TYPE_CHECKING:
+    from ..host.dockerapi import Engine
 
 
 @table(
@@ -51,7 +56,7 @@ from ..sql.schema import BIGINT, INTEGER, TEXT, Column, QueryContext, table
 @engine_rows
 def gen_docker_container_stats(api: Engine, ctx: QueryContext) -> Iterator[dict]:
     for key in ctx.eq("id") or ():
-        if is_hex_prefix(key):
+        if dockerapi.is_hex_prefix(key):
             sample = api.call("stats", key, stream=False)
             if sample:
                 yield stats_row(key, sample)
@@ -63,7 +68,7 @@ def stats_row(key: str, s: dict) -> dict:
     detail = memory.get("stats") or {}
     io = (s.get("blkio_stats") or {}).get("io_service_bytes_recursive") or ()
     networks = (s.get("networks") or {}).values()
-    read, preread = parse_time(s.get("read")), parse_time(s.get("preread"))
+    read, preread = dockerapi.parse_time(s.get("read")), dockerapi.parse_time(s.get("preread"))
     return {
         "id": key,
         "name": s.get("name"),
