@@ -33,3 +33,12 @@ def test_u64s_and_a_live_link_dump():
     names = rtnetlink.link_names()
     assert names[socket.if_nametoindex("lo")] == "lo"
     assert set(names.values()) == {name for _index, name in socket.if_nameindex()}
+
+
+def test_netmask_of_sources_and_tables_and_none_past_the_address():
+    """The one netmask the network source and the interface_addresses table share."""
+    for prefix in (0, 1, 8, 24, 31, 32):
+        assert rtnetlink.netmask(2, prefix) == str(ipaddress.ip_network(f"0.0.0.0/{prefix}").netmask)
+    for prefix in (0, 10, 64, 127, 128):
+        assert rtnetlink.netmask(10, prefix) == str(ipaddress.ip_network(f"::/{prefix}").netmask)
+    assert rtnetlink.netmask(2, 33) is None

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import run_cli
 from streamq.ring import Rings
-from streamq.sources.network import NetworkSource, NetworkState, mask_text
+from streamq.sources.network import NetworkSource, NetworkState
 
 TAG = os.getpid() % 10000
 LINK_A, LINK_B = f"sq{TAG}a", f"sq{TAG}b"
@@ -113,14 +113,6 @@ async def test_veth_link_address_lifecycle(veth_names):
         assert (removed["address"], removed["mask"]) == (ADDRESS, "255.255.255.0")
         assert actions.count(("link_removed", a)) == 1
         assert source.status.errors == 0
-
-
-def test_mask_text_matches_ipaddress():
-    for prefix in (0, 1, 8, 24, 31, 32):
-        assert mask_text(2, prefix) == str(ipaddress.ip_network(f"0.0.0.0/{prefix}").netmask)
-    for prefix in (0, 10, 64, 127, 128):
-        assert mask_text(10, prefix) == str(ipaddress.ip_network(f"::/{prefix}").netmask)
-    assert mask_text(2, 33) is None
 
 
 def test_sync_matches_ip_link():

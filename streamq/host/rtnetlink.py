@@ -8,7 +8,6 @@ and avoids importing pyroute2 (~150 ms) for a handful of rows.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 import struct
@@ -109,10 +108,15 @@ def ip_text(family: int, data: bytes | None) -> str | None:
     return socket.inet_ntop(family, data[:size])
 
 
-def netmask(family: int, prefixlen: int) -> str:
-    """A prefix length as a netmask: 255.255.255.0, or ffff:ffff:ffff:ffff:: for IPv6."""
-    bits = 32 if family == socket.AF_INET else 128
-    return str(ipaddress.ip_network(f"{'0.0.0.0' if bits == 32 else '::'}/{prefixlen}").netmask)
+def netmask(family: int, prefixlen: int) -> str | None:
+    """A prefix length as a netmask: 24 -> 255.255.255.0, 64 -> ffff:ffff:ffff:ffff::;
+    None for a family other than IPv4/IPv6 or a prefix longer than the address."""
+    size = ADDRESS_SIZES.get(family)
+    if not size or not 0 <= prefixlen <= size * 8:
+        return None
+    bits = size * 8
+    value = ((1 << bits) - 1) ^ ((1 << (bits - prefixlen)) - 1)
+    return socket.inet_ntop(family, value.to_bytes(size, "big"))
 
 
 def u64s(data: bytes, count: int) -> tuple[int, ...]:

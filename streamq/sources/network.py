@@ -45,24 +45,6 @@ Link = tuple[str | None, bool]  # name, up
 AddrKey = tuple[int, int, str, int]  # ifindex, family, address, prefix length
 
 
-def mask_text(family: int, prefixlen: int) -> str | None:
-    """A prefix length as a netmask: 24 -> 255.255.255.0, 64 -> ffff:ffff:ffff:ffff::."""
-    bits = 32 if family == socket.AF_INET else 128 if family == socket.AF_INET6 else 0
-    if not bits or not 0 <= prefixlen <= bits:
-        return None
-    value = ((1 << bits) - 1) ^ ((1 << (bits - prefixlen)) - 1)
-    return socket.inet_ntop(family, value.to_bytes(bits // 8, "big"))
-
-
-def _address(family: int, raw: bytes | None) -> str | None:
-    if not raw:
-        return None
-    try:
-        return socket.inet_ntop(family, raw)
-    except (ValueError, OSError):
-        return None
-
-
 def parse_link(buf: bytes, start: int, end: int) -> tuple[int, str | None, bool]:
     """(ifindex, name, up) of an ifinfomsg at ``start``."""
     _family, _type, index, flags, _change = IFINFOMSG.unpack_from(buf, start)
@@ -76,7 +58,7 @@ def parse_addr(buf: bytes, start: int, end: int) -> tuple[AddrKey, int] | None:
     family, prefixlen, _flags, scope, index = IFADDRMSG.unpack_from(buf, start)
     attrs = rtnetlink.attributes(buf, start + IFADDRMSG.size, end)
     # IPv4 point-to-point links put the peer in IFA_ADDRESS and our own address in IFA_LOCAL.
-    address = _address(family, attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS))
+    address = rtnetlink.ip_text(family, attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS))
     if address is None:
         return None
     return (index, family, address, prefixlen), scope
@@ -88,15 +70,15 @@ def parse_route(buf: bytes, start: int, end: int) -> dict | None:
     if kind not in _REPORTED_ROUTES or flags & RTM_F_CLONED:
         return None
     attrs = rtnetlink.attributes(buf, start + RTMSG.size, end)
-    dst = _address(family, attrs.get(RTA_DST))
+    dst = rtnetlink.ip_text(family, attrs.get(RTA_DST))
     if dst is None:
         dst = "0.0.0.0" if family == socket.AF_INET else "::"
     oif = attrs.get(RTA_OIF)
     return {
         "family": family,
         "destination": dst,
-        "mask": mask_text(family, dst_len),
-        "gateway": _address(family, attrs.get(RTA_GATEWAY)),
+        "mask": rtnetlink.netmask(family, dst_len),
+        "gateway": rtnetlink.ip_text(family, attrs.get(RTA_GATEWAY)),
         "ifindex": struct.unpack("=i", oif[:4])[0] if oif and len(oif) >= 4 else None,
     }
 
@@ -145,7 +127,7 @@ class NetworkState:
                 "action": "address_removed" if removed else "address_added",
                 "interface": self.name(index),
                 "address": address,
-                "mask": mask_text(family, prefixlen),
+                "mask": rtnetlink.netmask(family, prefixlen),
                 "family": family,
             }
         ]
@@ -191,7 +173,7 @@ class NetworkState:
             rows += self.link(index, name, up)
         addrs = set()
         for (family, prefixlen, _f, _s, index), attrs in rtnetlink.dump(rtnetlink.RTM_GETADDR):
-            address = _address(family, attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS))
+            address = rtnetlink.ip_text(family, attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS))
             if address is not None:
                 addrs.add((index, family, address, prefixlen))
         for key in self.addrs - addrs:
