@@ -7,6 +7,7 @@ process's fds (/proc/<pid>/fd/N -> socket:[inode]), as osquery does.
 from __future__ import annotations
 
 import os
+from collections.abc import Container, Mapping
 
 from . import procfs
 
@@ -106,43 +107,55 @@ def _confirm(pid: int, held: list[tuple[int, int]]) -> set[int]:
     return confirmed
 
 
-def socket_fds(pid: int) -> list[tuple[int, int]]:
+def socket_fds(
+    pid: int,
+    proc: str = procfs.PROC,
+    *,
+    before: Mapping[bytes, int] | None = None,
+    live: Container[int] = frozenset(),
+    now: dict[bytes, int] | None = None,
+) -> list[tuple[int, int]]:
     """(socket inode, fd) for every socket ``pid`` holds.
 
     Bytes names skip filename decoding; for a process with many fds, readlink
     relative to the open directory skips a path walk per descriptor. Kernel
     threads (most pids on a quiet host) have no fds and cost one listdir.
+
+    A caller that walks the same process again (the socket source, every poll)
+    passes ``now``, filled with fd name -> socket inode (0: not a socket), and
+    gives it back next time as ``before``: a link is then read only for an fd
+    that is new, or whose socket is not in ``live`` (its number may be reused).
     """
-    path = b"/proc/%d/fd" % pid
+    path = b"%s/%d/fd" % (os.fsencode(proc), pid)
     try:
         names = os.listdir(path)
     except OSError:
         return []  # gone, or not ours to see
     if not names:
         return []
-    found = []
+    dfd = None
+    if len(names) >= _DIR_FD_THRESHOLD:
+        try:
+            dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return []
+    prefix = path + b"/"
     readlink = os.readlink
-    if len(names) < _DIR_FD_THRESHOLD:
-        for name in names:
-            try:
-                target = readlink(path + b"/" + name)
-            except OSError:
-                continue  # closed meanwhile
-            if target[:8] == b"socket:[":
-                found.append((int(target[8:-1]), int(name)))
-        return found
-    try:
-        dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return []
+    found = []
     try:
         for name in names:
-            try:
-                target = readlink(name, dir_fd=dfd)
-            except OSError:
-                continue
-            if target[:8] == b"socket:[":
-                found.append((int(target[8:-1]), int(name)))
+            inode = before.get(name) if before is not None else None
+            if inode is None or (inode and inode not in live):
+                try:
+                    target = readlink(prefix + name) if dfd is None else readlink(name, dir_fd=dfd)
+                except OSError:
+                    continue  # closed meanwhile
+                inode = int(target[8:-1]) if target[:8] == b"socket:[" else 0
+            if inode:
+                found.append((inode, int(name)))
+            if now is not None:
+                now[name] = inode
     finally:
-        os.close(dfd)
+        if dfd is not None:
+            os.close(dfd)
     return found

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..config.options import SourceOptions, duration, option
-from ..host import procfs
+from ..host import procfs, sockowners
 from ..host.containerid import Container, ContainerResolver
 from ..host.sockdiag import (
     AF_UNIX,
@@ -115,7 +115,7 @@ class Owners:
     def __init__(self, proc: str = procfs.PROC) -> None:
         self.proc = proc
         self.owner: dict[int, tuple[int, int] | None] = {}  # None: searched, nobody holds it
-        self._fds: dict[int, dict[str, int]] = {}  # pid -> fd name -> socket inode or 0
+        self._fds: dict[int, dict[bytes, int]] = {}  # pid -> fd name -> socket inode or 0
         self._exe: dict[int, str | None] = {}
         self._container: dict[int, Container | None] = {}
         self._containers = ContainerResolver(proc)
@@ -149,25 +149,8 @@ class Owners:
 
     def _walk(self, pid: int, live, quick: bool) -> list[tuple[int, int]]:
         """(inode, fd) of the sockets ``pid`` holds; links are read only for fds that need a look."""
-        fd_dir = f"{self.proc}/{pid}/fd"
-        try:
-            names = os.listdir(fd_dir)
-        except OSError:
-            return []
-        before = self._fds.get(pid, {}) if quick else {}
-        now: dict[str, int] = {}
-        found = []
-        for name in names:
-            inode = before.get(name)
-            if inode is None or (inode and inode not in live):
-                try:
-                    target = os.readlink(f"{fd_dir}/{name}")
-                except OSError:
-                    continue
-                inode = int(target[8:-1]) if target.startswith("socket:[") else 0
-            if inode:
-                found.append((inode, int(name)))  # a cached one too: it may be wanted only now
-            now[name] = inode
+        now: dict[bytes, int] = {}
+        found = sockowners.socket_fds(pid, self.proc, before=self._fds.get(pid) if quick else None, live=live, now=now)
         self._fds[pid] = now
         return found
 
