@@ -8,6 +8,7 @@ import json
 
 from streamq.host import browsers
 from streamq.sql import schema
+from streamq.tables import load_builtin
 
 
 def chrome_id(key_b64: str) -> str:
@@ -99,6 +100,7 @@ def test_opera_extensions_from_a_tmp_home(tmp_path):
     rows = sorted(browsers.opera_extension_rows([(42, str(tmp_path))]), key=lambda r: r["name"])
     assert [(r["uid"], r["name"], r["version"]) for r in rows] == [(42, "Demo Extension", "1.2"), (42, "Orphan", "0.1")]
     assert (rows[0]["identifier"], rows[0]["locale"], rows[0]["path"]) == (chrome_id(key), "en", str(ext))
+    load_builtin()  # the declaration to compare with, also when this file runs alone
     spec = schema.REGISTRY["opera_extensions"]
     assert {k for r in rows for k in r} >= set(spec.column_names)
     # Opera is a Chromium browser: osquery lists it in chrome_extensions too
