@@ -14,7 +14,7 @@ import stat
 from collections.abc import Iterable, Iterator
 
 from ..text import decode, fsdecode
-from . import accounts, procfs, systemd_bus, unitfiles
+from . import accounts, dirs, procfs, systemd_bus, unitfiles
 from .safefile import read_regular, read_user_file
 from .userfiles import crontab_files, parse_crontab
 
@@ -40,13 +40,6 @@ def _row(name, path, args, type_, source, status, username=None) -> dict:
 
 def _read(path: str) -> bytes | None:
     return read_regular(path, max_bytes=_MAX_FILE)
-
-
-def _listdir(path: str) -> list[str]:
-    try:
-        return sorted(os.listdir(path))
-    except OSError:
-        return []  # absent, not a directory, or not readable
 
 
 def _executable(path: str) -> bool:
@@ -94,10 +87,10 @@ def _systemd_file_items(root: str) -> Iterator[dict]:
     units = unitfiles.find_units(unit_dirs)
     seen: set[str] = set()
     for directory in dict.fromkeys(config_dirs):
-        for link_dir in _listdir(directory):
+        for link_dir in dirs.names(directory):
             if not link_dir.endswith((".wants", ".requires", ".upholds")):
                 continue
-            for name in _listdir(f"{directory}/{link_dir}"):
+            for name in dirs.names(f"{directory}/{link_dir}"):
                 name = fsdecode(name)
                 if name in seen or not unitfiles.is_unit_name(name):
                     continue
@@ -155,7 +148,7 @@ def _dropins(names: Iterable[str], unit_dirs: tuple[str, ...]) -> list[str]:
     out = []
     for name in names:
         for directory in unit_dirs:
-            for conf in _listdir(f"{directory}/{name}.d"):
+            for conf in dirs.names(f"{directory}/{name}.d"):
                 if conf.endswith(".conf"):
                     out.append(f"{directory}/{name}.d/{conf}")
     return out
@@ -174,7 +167,7 @@ def rc_links(root: str = "") -> dict[str, set[str]]:
     starts: dict[str, set[str]] = {}
     for level in "0123456S":
         directory = f"{root}/etc/rc{level}.d"
-        for link in _listdir(directory):
+        for link in dirs.names(directory):
             match = _RC_LINK.match(link)
             if not match:
                 continue
@@ -191,7 +184,7 @@ def rc_links(root: str = "") -> dict[str, set[str]]:
 def initd_items(root: str = "") -> Iterator[dict]:
     """Executable scripts in /etc/init.d; enabled when a boot runlevel starts them."""
     starts = rc_links(root)
-    for name in _listdir(root + INIT_D):
+    for name in dirs.names(root + INIT_D):
         if name.startswith(".") or name == "README" or not _executable(f"{root}{INIT_D}/{name}"):
             continue
         name = fsdecode(name)
@@ -237,7 +230,7 @@ def desktop_row(entry: dict[str, str], filename: str, source: str, username: str
 
 def xdg_items(root: str = "", users: Iterable[accounts.User] | None = None) -> Iterator[dict]:
     """The system's and each user's autostart entries, plus KDE's per-user autostart scripts."""
-    for filename in _listdir(root + XDG_AUTOSTART):
+    for filename in dirs.names(root + XDG_AUTOSTART):
         if filename.endswith(".desktop"):
             data = _read(f"{root}{XDG_AUTOSTART}/{filename}")
             if data is not None:
@@ -253,13 +246,13 @@ def xdg_items(root: str = "", users: Iterable[accounts.User] | None = None) -> I
 def _user_autostart(root: str, user: accounts.User) -> Iterator[dict]:
     home = user.home.rstrip("/")
     items_dir = f"{home}/.config/autostart"
-    for filename in _listdir(root + items_dir):
+    for filename in dirs.names(root + items_dir):
         if filename.endswith(".desktop"):
             data = read_user_file(f"{root}{items_dir}/{fsdecode(filename)}", user.uid)  # a user may link it anywhere
             if data is not None:
                 yield desktop_row(parse_desktop_entry(data), fsdecode(filename), items_dir + "/", user.name)
     scripts_dir = f"{home}/.config/autostart-scripts"
-    for filename in _listdir(root + scripts_dir):
+    for filename in dirs.names(root + scripts_dir):
         path = f"{scripts_dir}/{fsdecode(filename)}"
         if _executable(root + path):
             yield _row(fsdecode(filename), path, None, "Startup Item", scripts_dir + "/", "enabled", user.name)

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 
 from ..text import fsdecode
-from . import procfs
+from . import dirs, procfs
 
 Home = tuple[int, str]
 
@@ -98,8 +98,8 @@ def chrome_extensions_of_profile(profile: str) -> list[dict]:
                 settings.setdefault(os.path.normpath(path), (ext_id, obj))
     paths: dict[str, str | None] = {}  # extension path -> id from the folder name
     ext_root = f"{profile}/Extensions"
-    for ext_id in subdirectories(ext_root):
-        for version in subdirectories(f"{ext_root}/{ext_id}"):
+    for ext_id in dirs.subdirectories(ext_root):
+        for version in dirs.subdirectories(f"{ext_root}/{ext_id}"):
             paths[os.path.normpath(f"{ext_root}/{ext_id}/{version}")] = ext_id
     for path in settings:
         paths.setdefault(path, None)
@@ -123,14 +123,6 @@ def chrome_extensions_of_profile(profile: str) -> list[dict]:
         ext["identifier"] = ext.pop("key_identifier") or (ref[0] if ref else folder_id)
         rows.append(ext)
     return rows
-
-
-def subdirectories(path: str) -> list[str]:
-    """The sorted names of the directories in ``path``; [] when it cannot be listed."""
-    try:
-        return sorted(fsdecode(n) for n in os.listdir(path) if os.path.isdir(f"{path}/{n}"))
-    except OSError:
-        return []
 
 
 def _setting_text(value) -> str | None:
@@ -277,7 +269,7 @@ def firefox_profiles(home: str) -> list[str]:
     profiles = []
     for rel in FIREFOX_ROOTS:
         root = f"{home.rstrip('/')}/{rel}"
-        profiles += [f"{root}/{d}" for d in subdirectories(root) if os.path.isfile(f"{root}/{d}/extensions.json")]
+        profiles += [f"{root}/{d}" for d in dirs.subdirectories(root) if os.path.isfile(f"{root}/{d}/extensions.json")]
     return profiles
 
 

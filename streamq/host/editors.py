@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 
-from . import browsers
+from . import browsers, dirs
 from .safefile import read_regular
 
 # (edition, extensions directory relative to the home)
@@ -128,11 +128,11 @@ def _product(directory: str) -> str | None:
 
 def jetbrains_rows(uid: int, home: str) -> Iterator[dict]:
     base = os.path.join(home, ".local/share/JetBrains")
-    for directory in browsers.subdirectories(base):
+    for directory in dirs.subdirectories(base):
         product = _product(directory)
         if product is None:
             continue
-        for plugin in browsers.subdirectories(os.path.join(base, directory)):
+        for plugin in dirs.subdirectories(os.path.join(base, directory)):
             path = os.path.join(base, directory, plugin)
             info = plugin_descriptor(path) if os.path.isdir(path) else None
             if info is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from ..text import decode
-from . import procfs
+from . import dirs, procfs
 
 APPARMOR_PROFILES = "/sys/kernel/security/apparmor/policy/profiles"
 SELINUX_ROOT_KEYS = ("checkreqprot", "deny_unknown", "enforce", "mls", "policyvers", "reject_unknown")
@@ -33,30 +33,23 @@ def _boolean(raw: str | None) -> str | None:
     return {"0 0": "off", "1 1": "on"}.get(raw or "", raw)
 
 
-def _listdir(path: str) -> list[str]:
-    try:
-        return sorted(os.listdir(path))
-    except OSError:
-        return []
-
-
 def selinux_rows(root: str):
     for key in SELINUX_ROOT_KEYS:
         yield {"scope": "", "key": key, "value": _read_text(f"{root}/{key}")}
     for scope in SELINUX_SCOPES:
-        for key in _listdir(f"{root}/{scope}"):
+        for key in dirs.names(f"{root}/{scope}"):
             path = f"{root}/{scope}/{key}"
             if os.path.isdir(path):
                 continue
             value = _read_text(path)
             yield {"scope": scope, "key": key, "value": _boolean(value) if scope == "booleans" else value}
-    for klass in _listdir(f"{root}/class"):  # class/<class>/perms/<permission>: one row per permission
-        for permission in _listdir(f"{root}/class/{klass}/perms"):
+    for klass in dirs.names(f"{root}/class"):  # class/<class>/perms/<permission>: one row per permission
+        for permission in dirs.names(f"{root}/class/{klass}/perms"):
             yield {"scope": "class", "key": klass, "value": permission}
 
 
 def apparmor_rows(root: str = APPARMOR_PROFILES):
-    for entry in _listdir(root):
+    for entry in dirs.names(root):
         path = f"{root}/{entry}"
         yield {
             "path": path,

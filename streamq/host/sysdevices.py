@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 
 from ..text import decode, fsdecode
-from . import hwdata, procfs
+from . import dirs, hwdata, procfs
 
 PCI_DEVICES = "/sys/bus/pci/devices"
 USB_DEVICES = "/sys/bus/usb/devices"
@@ -34,14 +34,6 @@ def udev_record(record: str, udev_dir: str = UDEV_DATA) -> dict[str, str]:
     """udev's properties of one device (E: lines of /run/udev/data/<record>); {} without udev."""
     data = procfs.read_or_none(f"{udev_dir}/{record}")
     return hwdata.parse_udev_data(data) if data else {}
-
-
-def listdir(path: str) -> list[str]:
-    """The sorted names in a sysfs directory; [] when it cannot be listed."""
-    try:
-        return sorted(os.listdir(path))
-    except OSError:
-        return []
 
 
 def pci_uevent(slot: str, root: str = PCI_DEVICES) -> dict[str, str]:
@@ -76,12 +68,12 @@ def usb_minor(a: dict) -> int | None:
 
 def usb_devices(root: str = USB_DEVICES) -> list[dict[str, str | None]]:
     """The attributes (USB_ATTRS) of each USB device under a sysfs directory; interfaces, without busnum, are skipped."""
-    return [usb_attrs(f"{root}/{d}") for d in listdir(root) if os.path.exists(f"{root}/{d}/busnum")]
+    return [usb_attrs(f"{root}/{d}") for d in dirs.names(root) if os.path.exists(f"{root}/{d}/busnum")]
 
 
 def acpi_tables(root: str = ACPI_TABLES) -> Iterator[tuple[str, bytes]]:
     """(name, bytes) of each readable table file, walking the category directories (data, dynamic) too."""
-    for name in listdir(root):
+    for name in dirs.names(root):
         path = f"{root}/{name}"
         if os.path.isdir(path):
             yield from acpi_tables(path)

@@ -11,6 +11,7 @@ from ..host import procfs
 from ..sql.schema import INTEGER, TEXT, Column, table
 from ._common import lazy_module
 
+dirs = lazy_module("streamq.host.dirs")
 hwdata = lazy_module("streamq.host.hwdata")
 sysdevices = lazy_module("streamq.host.sysdevices")
 
@@ -41,7 +42,7 @@ sysdevices = lazy_module("streamq.host.sysdevices")
     cost=50,
 )
 def gen_pci_devices(ctx):
-    devices = [(slot, sysdevices.pci_uevent(slot)) for slot in sysdevices.listdir(sysdevices.PCI_DEVICES)]
+    devices = [(slot, sysdevices.pci_uevent(slot)) for slot in dirs.names(sysdevices.PCI_DEVICES)]
     vendors = {v for _, ev in devices for v in (ev.get("vendor"), ev.get("subvendor")) if v}
     names = sysdevices.ids_names(hwdata.PCI_IDS_PATHS, vendors)
     for slot, ev in devices:
