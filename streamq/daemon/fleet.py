@@ -26,7 +26,6 @@ from ..sql.readonly import Limits, ReadOnlyConnection
 from .fleet_protocol import (
     FLEET_TOPIC,
     MAX_INFLIGHT,
-    MAX_REQUEST,
     OFFLINE,
     ONLINE,
     FleetError,
@@ -34,6 +33,7 @@ from .fleet_protocol import (
     dumps,
     fleet_mqtt_client,
     host_topic,
+    load_payload,
     reply_topic_allowed,
     topic_safe,
 )
@@ -158,17 +158,11 @@ class FleetResponder:
             log.warning("fleet: reply to %s lost: %s", response_topic, err)
 
     async def _reply(self, topic: str, payload: Any, response_topic: str) -> bytes:
-        import orjson
 
         self.requests += 1
         rid = None
         try:
-            if not isinstance(payload, (bytes, bytearray)) or len(payload) > MAX_REQUEST:
-                raise FleetError(f"a request is a JSON object of at most {MAX_REQUEST} bytes")
-            try:
-                body = orjson.loads(payload)
-            except orjson.JSONDecodeError as err:
-                raise FleetError(f"malformed JSON: {err}") from None
+            body = load_payload(payload, "a request")
             if isinstance(body, dict) and isinstance(body.get("id"), str):
                 rid = body["id"]
             self.verifier.check(body, topic, response_topic)

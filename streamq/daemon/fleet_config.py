@@ -35,7 +35,7 @@ from ..config.sections import Config, FleetOptions
 from ..errors import ConfigError, QueryError
 from ..sql.readonly import Limits, ReadOnlyConnection
 from .fleet_check import check_fragment
-from .fleet_protocol import CONFIG_PREFIX, MAX_REQUEST, REPORT_PREFIX, FleetError, Verifier, dumps, topic_safe
+from .fleet_protocol import CONFIG_PREFIX, REPORT_PREFIX, FleetError, Verifier, dumps, load_payload, topic_safe
 from .fleet_store import FragmentState, digest, load_states, save_store, store_path
 from .handle import DaemonServices
 from .labels import Labels
@@ -146,16 +146,10 @@ class FleetConfig:
         self._wake.set()
 
     def _verified(self, topic: str, payload: Any) -> dict:
-        import orjson
 
         if not payload:
             raise FleetError("an empty message is not a signed withdrawal (streamq fleet push --delete NAME)")
-        if not isinstance(payload, (bytes, bytearray)) or len(payload) > MAX_REQUEST:
-            raise FleetError(f"a fragment is a JSON object of at most {MAX_REQUEST} bytes")
-        try:
-            body = orjson.loads(payload)
-        except orjson.JSONDecodeError as err:
-            raise FleetError(f"malformed JSON: {err}") from None
+        body = load_payload(payload, "a fragment")
         self.verifier.check_fragment(body, topic)
         return body
 

@@ -217,6 +217,19 @@ def reply_topic_allowed(topic: str) -> bool:
     )
 
 
+def load_payload(payload: Any, what: str) -> Any:
+    """A message's JSON body; FleetError when it is not bytes, is over MAX_REQUEST or is not JSON.
+    ``what`` names the message in the error ("a request", "a fragment")."""
+    import orjson
+
+    if not isinstance(payload, (bytes, bytearray)) or len(payload) > MAX_REQUEST:
+        raise FleetError(f"{what} is a JSON object of at most {MAX_REQUEST} bytes")
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as err:
+        raise FleetError(f"malformed JSON: {err}") from None
+
+
 def dumps(obj: Any) -> bytes:
     import orjson
 
