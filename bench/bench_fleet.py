@@ -9,7 +9,7 @@ Starts a private mosquitto on a free port and ``--daemons`` daemons
 then times ``n`` calls of each, median and p95 (target: fleet `SELECT * FROM time`
 median < 500 ms):
 
-- streamq.daemon.fleet.query() (what `streamq fleet query` runs after its start-up):
+- streamq.daemon.fleet_client.query() (what `streamq fleet query` runs after its start-up):
   connect, subscribe, read the retained statuses, publish one signed request,
   collect every host's reply, disconnect;
 - baseline: the same steps by hand against ``--daemons`` bare MQTT v5 echo
@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -39,72 +37,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streamq.daemon import fleet  # noqa: E402
+from fleet_setup import KEY, start_broker, start_daemon, stop, wait  # noqa: E402
 
-KEY = "bench key"
+from streamq.daemon import fleet_client as fleet  # noqa: E402
+
 CLI = (sys.executable, "-m", "streamq", "fleet", "query")
 NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)  # as streamq.daemon.fleet does, so the baseline is fair
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_broker(root: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    conf = root / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait(lambda: _accepts(port), 10, "mosquitto")
-    return proc, f"mqtt://127.0.0.1:{port}"
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-def wait(check, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            sys.exit(f"{what} did not start within {seconds}s")
-        time.sleep(0.05)
-
-
-def start_daemon(root: Path, host: str, url: str) -> tuple[subprocess.Popen, Path]:
-    d = root / host
-    d.mkdir()
-    (d / "bench.toml").write_text(
-        f'[host]\nidentifier = "{host}"\n[state]\npath = "{d}/state.db"\n'
-        f'[control]\npath = "{d}/run/control.sock"\n[fleet]\nurl = "{url}"\nkey = "{KEY}"\n'
-    )
-    err = d / "stderr.txt"
-    with open(err, "w") as f:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamq", "run", "-c", "bench.toml"],
-            cwd=d,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=f,
-        )
-    return proc, err
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 # -- the bare echo baseline ----------------------------------------------------------------------

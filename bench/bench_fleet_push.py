@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -40,13 +38,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from fleet_setup import KEY, start_broker, start_daemon, stop, wait  # noqa: E402
+
 from streamq.daemon import fleet_push  # noqa: E402
 from streamq.mqtt import parse_url  # noqa: E402
 
-KEY = "bench key"
 PUSH_CLI = (sys.executable, "-m", "streamq", "fleet", "push")
 NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)  # as the fleet connection does, so the baseline is fair
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 FRAGMENT = """
 [queries.ports]
 sql = "SELECT port, address FROM listening_ports WHERE port > {n}"
@@ -55,67 +53,6 @@ interval = 60
 sql = "SELECT 1 AS one"
 interval = 60
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_broker(root: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    conf = root / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait(lambda: _accepts(port), 10, "mosquitto")
-    return proc, f"mqtt://127.0.0.1:{port}"
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-def wait(check, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            sys.exit(f"{what} did not start within {seconds}s")
-        time.sleep(0.05)
-
-
-def start_daemon(root: Path, host: str, url: str) -> tuple[subprocess.Popen, Path]:
-    d = root / host
-    d.mkdir()
-    (d / "bench.toml").write_text(
-        f'[host]\nidentifier = "{host}"\n[state]\npath = "{d}/state.db"\n[control]\npath = "{d}/run/control.sock"\n'
-        f'[sinks.out]\ntype = "file"\npath = "{d}/out.jsonl"\n'
-        f'[fleet]\nurl = "{url}"\nkey = "{KEY}"\naccept_config = true\n'
-    )
-    err = d / "stderr.txt"
-    with open(err, "w") as f:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamq", "run", "-c", "bench.toml"],
-            cwd=d,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=f,
-        )
-    return proc, err
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 # -- the bare baseline ----------------------------------------------------------------------------
@@ -232,7 +169,7 @@ def main() -> None:
         procs.append(broker)
         hosts = [f"h{i:02d}" for i in range(args.daemons)]
         t0 = time.monotonic()
-        started = [start_daemon(root, h, url) for h in hosts]
+        started = [start_daemon(root, h, url, accept_config=True) for h in hosts]
         procs[1:1] = [p for p, _ in started]
         for proc, err in started:
             wait(lambda e=err, p=proc: "fleet: answering" in e.read_text() or p.poll() is not None, 60, "a daemon")

@@ -1,0 +1,81 @@
+"""What the fleet benchmarks (bench_fleet.py, bench_fleet_push.py) share: a private mosquitto on a
+free port and daemons with a [fleet] section, each in its own directory, stopped by pid."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+KEY = "bench key"
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_broker(root: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    conf = root / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait(lambda: _accepts(port), 10, "mosquitto")
+    return proc, f"mqtt://127.0.0.1:{port}"
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def wait(check, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            sys.exit(f"{what} did not start within {seconds}s")
+        time.sleep(0.05)
+
+
+def start_daemon(root: Path, host: str, url: str, *, accept_config: bool = False) -> tuple[subprocess.Popen, Path]:
+    """A daemon answering fleet queries as ``host``; ``accept_config``: it also takes pushed
+    fragments (and has a file sink for their queries)."""
+    d = root / host
+    d.mkdir()
+    config = (
+        f'[host]\nidentifier = "{host}"\n[state]\npath = "{d}/state.db"\n[control]\npath = "{d}/run/control.sock"\n'
+    )
+    if accept_config:
+        config += f'[sinks.out]\ntype = "file"\npath = "{d}/out.jsonl"\n'
+    config += f'[fleet]\nurl = "{url}"\nkey = "{KEY}"\n' + ("accept_config = true\n" if accept_config else "")
+    (d / "bench.toml").write_text(config)
+    err = d / "stderr.txt"
+    with open(err, "w") as f:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamq", "run", "-c", "bench.toml"],
+            cwd=d,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=f,
+        )
+    return proc, err
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(5)
