@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 
 from ..text import decode, fsdecode
-from . import procfs
+from . import dirs, procfs
 from .pkgformats import (
     RPMTAG_ARCH,
     RPMTAG_EPOCH,
@@ -178,30 +179,29 @@ def portage_rows(db: str, world_file: str):
             for line in decode(world_data).splitlines()
             if line.strip() and not line.startswith("#")
         }
-    try:
-        categories = sorted(os.listdir(db))
-    except OSError:
-        return
-    for category in categories:
-        try:
-            packages = sorted(os.listdir(f"{db}/{category}"))
-        except OSError:
+    for category, entry in portage_entries(db):
+        pkg_dir = f"{db}/{category}/{entry}"
+        if not os.path.isdir(pkg_dir):
             continue
-        for entry in packages:
-            pkg_dir = f"{db}/{category}/{entry}"
-            if not os.path.isdir(pkg_dir):
-                continue
-            package, version = split_portage_atom(fsdecode(f"{category}/{entry}"))
-            yield {
-                "package": package,
-                "version": version,
-                "slot": _small_text(f"{pkg_dir}/SLOT"),
-                "build_time": procfs.int_or_none(_small_text(f"{pkg_dir}/BUILD_TIME")),
-                "repository": _small_text(f"{pkg_dir}/repository"),
-                "eapi": procfs.int_or_none(_small_text(f"{pkg_dir}/EAPI")),
-                "size": procfs.int_or_none(_small_text(f"{pkg_dir}/SIZE")),
-                "world": None if world is None else int(package in world),
-            }
+        package, version = split_portage_atom(fsdecode(f"{category}/{entry}"))
+        yield {
+            "package": package,
+            "version": version,
+            "slot": _small_text(f"{pkg_dir}/SLOT"),
+            "build_time": procfs.int_or_none(_small_text(f"{pkg_dir}/BUILD_TIME")),
+            "repository": _small_text(f"{pkg_dir}/repository"),
+            "eapi": procfs.int_or_none(_small_text(f"{pkg_dir}/EAPI")),
+            "size": procfs.int_or_none(_small_text(f"{pkg_dir}/SIZE")),
+            "world": None if world is None else int(package in world),
+        }
+
+
+def portage_entries(db: str) -> Iterator[tuple[str, str]]:
+    """(category, entry) of every <category>/<package>-<version> of a portage database, sorted;
+    nothing for a database or category that cannot be listed."""
+    for category in dirs.names(db):
+        for entry in dirs.names(f"{db}/{category}"):
+            yield category, entry
 
 
 def _small_text(path: str) -> str | None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from ..text import decode, fsdecode
 from . import procfs
+from .pkgdb import portage_entries
 from .pkgformats import parse_rpm_header
 
 DPKG_ADMINDIR = "/var/lib/dpkg"
@@ -210,24 +211,15 @@ def portage_keyword_rows(etc: str = PORTAGE_ETC) -> list[dict]:
 
 def portage_use_rows(db: str = PORTAGE_DB) -> Iterator[dict]:
     """One row per USE flag an installed package was built with (/var/db/pkg/<cat>/<pkg>/USE)."""
-    try:
-        categories = sorted(os.listdir(db))
-    except OSError:
-        return
-    for category in categories:
+    for category, entry in portage_entries(db):
         try:
-            entries = sorted(os.listdir(f"{db}/{category}"))
+            with open(f"{db}/{category}/{entry}/USE", "rb") as f:
+                flags = decode(f.read()).split()
         except OSError:
             continue
-        for entry in entries:
-            try:
-                with open(f"{db}/{category}/{entry}/USE", "rb") as f:
-                    flags = decode(f.read()).split()
-            except OSError:
-                continue
-            package, version = portage_atom(fsdecode(f"{category}/{entry}"))
-            for flag in flags:
-                yield {"package": package, "version": version, "use": flag}
+        package, version = portage_atom(fsdecode(f"{category}/{entry}"))
+        for flag in flags:
+            yield {"package": package, "version": version, "use": flag}
 
 
 def yum_source_rows(root: str = "") -> list[dict]:
