@@ -15,26 +15,39 @@ from ..stream.pipeline import FINAL, UPDATE, Out
 RowSink = Callable[[Sequence[str], Sequence[Any]], None]
 
 
-class OutPrinter:
-    """The engine's rows to a row printer, up to ``count``; with ``changes``, a ``final`` column."""
+class CountedOut:
+    """Where the engine's rows go, up to ``count`` (None: no limit); with ``changes`` a row
+    says whether it is a window's final result. Subclasses print what :meth:`take` gives."""
 
-    def __init__(self, emit: RowSink, count: int | None, *, changes: bool) -> None:
-        self.emit, self.count, self.changes = emit, count, changes
+    def __init__(self, count: int | None, *, changes: bool) -> None:
+        self.count, self.changes = count, changes
         self.emitted = 0
 
     @property
     def full(self) -> bool:
         return self.count is not None and self.emitted >= self.count
 
+    def take(self, outs: list[Out]) -> list[Out]:
+        """``outs`` cut to what ``count`` still allows, counted as emitted."""
+        if self.count is not None:
+            outs = outs[: max(0, self.count - self.emitted)]
+        self.emitted += len(outs)
+        return outs
+
+
+class OutPrinter(CountedOut):
+    """The engine's rows to a row printer; with ``changes``, a ``final`` column."""
+
+    def __init__(self, emit: RowSink, count: int | None, *, changes: bool) -> None:
+        super().__init__(count, changes=changes)
+        self.emit = emit
+
     def __call__(self, outs: list[Out]) -> None:
-        for out in outs:
-            if self.full:
-                return
+        for out in self.take(outs):
             names, row = out.names, out.row
             if self.changes and out.kind in (FINAL, UPDATE):
                 names, row = [*names, "final"], (*row, out.kind == FINAL)
             self.emit(names, row)
-            self.emitted += 1
 
 
 def until(deadline: float | None, wakeup: float | None) -> float | None:

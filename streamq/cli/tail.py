@@ -31,7 +31,7 @@ import orjson
 from ..errors import StreamqError
 from ..stream.pipeline import FINAL, ROW, SUPPRESSED, UPDATE, Out
 from ..stream.spec import StreamSpec
-from .streaming import stop_on_signals, until
+from .streaming import CountedOut, stop_on_signals, until
 from .tail_query import TailQuery
 from .tail_sources import END, open_source
 
@@ -63,23 +63,17 @@ class TailResult:
         return out
 
 
-class _Emitter:
+class _Emitter(CountedOut):
     """Out rows as JSON lines, up to ``count``; one ``emit`` call (a write and a flush) per batch."""
 
     def __init__(self, emit: Callable[[list[bytes]], Any], count: int | None, *, changes: bool) -> None:
-        self.emit, self.count, self.changes = emit, count, changes
-        self.emitted = 0
-
-    @property
-    def full(self) -> bool:
-        return self.count is not None and self.emitted >= self.count
+        super().__init__(count, changes=changes)
+        self.emit = emit
 
     def __call__(self, outs: list[Out]) -> None:
-        if self.count is not None:
-            outs = outs[: max(0, self.count - self.emitted)]
+        outs = self.take(outs)
         if outs:
             self.emit([self._line(out) for out in outs])
-            self.emitted += len(outs)
 
     def _line(self, out: Out) -> bytes:
         if out.kind == ROW and out.names == ["raw"]:
