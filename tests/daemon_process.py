@@ -6,10 +6,13 @@ The ``daemon`` fixture makes them and stops each in a finalizer; waits are bound
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -75,6 +78,55 @@ class Daemon:
 
     def of(self, query: str, name: str = "out.jsonl") -> list[dict]:
         return [item for item in self.lines(name) if item["name"] == query]
+
+
+class DaemonDir:
+    """`streamq run -c streamq.toml` in its own directory, started at once: the daemons a test
+    module shares (fleet hosts, the control socket's daemon). Stopped by its own pid."""
+
+    def __init__(self, directory: Path, config: str) -> None:
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.config = directory / "streamq.toml"
+        self.config.write_text(config)
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.stderr_path = self.dir / f"stderr-{time.monotonic_ns()}.txt"  # one per start
+        with open(self.stderr_path, "w") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streamq", "run", "-c", str(self.config)],
+                cwd=self.dir,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        """Until ``text`` is on its stderr; it must still run."""
+        assert retry(lambda: text in self.stderr() or self.proc.poll() is not None, timeout=timeout), self.stderr()
+        assert self.proc.poll() is None, self.stderr()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def short_tmp(prefix: str) -> Iterator[Path]:
+    """A tmp dir for a module's daemons, removed after: short, because a control socket's path
+    must fit in 108 bytes, which pytest's tmp_path may not."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

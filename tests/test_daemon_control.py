@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import stat
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from daemon_process import DaemonDir, short_tmp
 
 import streamq
 from conftest import retry, run_cli
@@ -39,7 +38,7 @@ def _rows(n: int, width: int = 10) -> str:
     )
 
 
-class DaemonProcess:
+class DaemonProcess(DaemonDir):
     def __init__(self, root: Path, socket_path: Path, *, query: bool = True, deadline: float = DEADLINE) -> None:
         self.root, self.socket = root, socket_path
         config = f"""
@@ -56,40 +55,15 @@ path = "{root}/results.jsonl"
 """
         if query:
             config += '[queries.process_count]\nsql = "SELECT count(*) AS n FROM processes"\ninterval = 3600\n'
-        (root / "streamq.toml").write_text(config)
-        self.stderr_path = root / "stderr.txt"
-        with open(self.stderr_path, "w") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamq", "run", "-c", str(root / "streamq.toml")],
-                cwd=root,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
+        super().__init__(root, config)
 
     def wait_running(self) -> None:
-        assert retry(lambda: "running" in self.stderr() or self.proc.poll() is not None, timeout=15), self.stderr()
-        assert self.proc.poll() is None, self.stderr()
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        self.wait_for("running", timeout=15)
 
 
 @pytest.fixture(scope="module")
 def root():
-    # Short: a Unix socket path must fit in 108 bytes, which pytest's tmp_path may not.
-    path = Path(tempfile.mkdtemp(prefix="sqctl"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    yield from short_tmp("sqctl")
 
 
 @pytest.fixture(scope="module")

@@ -12,16 +12,14 @@ import asyncio
 import hashlib
 import hmac
 import json
-import shutil
 import signal
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+from daemon_process import DaemonDir, short_tmp
 from mqtt_broker import mosquitto  # noqa: F401  (the fixture)
 
 from conftest import retry, run_cli
@@ -32,59 +30,35 @@ MAX_ROWS = 100
 FOREVER = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r"
 
 
-class FleetDaemon:
+class FleetDaemon(DaemonDir):
     def __init__(self, root: Path, host: str, broker_url: str, extra: str = "") -> None:
         self.host = host
-        self.dir = root / host
-        self.dir.mkdir()
-        (self.dir / "streamq.toml").write_text(
+        directory = root / host
+        super().__init__(
+            directory,
             f"""
 [host]
 identifier = "{host}"
 [state]
-path = "{self.dir}/state.db"
+path = "{directory}/state.db"
 [control]
-path = "{self.dir}/run/control.sock"
+path = "{directory}/run/control.sock"
 max_rows = {MAX_ROWS}
 deadline = "1s"
 [fleet]
 url = "{broker_url}"
 key = "{KEY}"
 {extra}
-"""
+""",
         )
-        self.stderr_path = self.dir / "stderr.txt"
-        with open(self.stderr_path, "w") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamq", "run", "-c", "streamq.toml"],
-                cwd=self.dir,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text()
 
     def wait_answering(self) -> None:
-        assert retry(lambda: "fleet: answering" in self.stderr() or self.proc.poll() is not None, timeout=15)
-        assert self.proc.poll() is None, self.stderr()
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        self.wait_for("fleet: answering", timeout=15)
 
 
 @pytest.fixture(scope="module")
 def root():
-    path = Path(tempfile.mkdtemp(prefix="sqfleet"))  # short: control socket paths must fit 108 bytes
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    yield from short_tmp("sqfleet")
 
 
 @pytest.fixture(scope="module")

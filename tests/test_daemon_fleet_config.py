@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import signal
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+from daemon_process import DaemonDir, short_tmp
 from mqtt_broker import MOSQUITTO, mosquitto, start_broker  # noqa: F401  (the fixture)
 
 from conftest import ROOT, retry, run_cli
@@ -31,55 +28,37 @@ KEY = "fleet config test key"
 STABLE = "SELECT 'a' AS v UNION ALL SELECT 'b'"  # the same two rows every run: a diff query adds them once
 
 
-class ConfigDaemon:
+class ConfigDaemon(DaemonDir):
     def __init__(self, root: Path, host: str, broker_url: str) -> None:
         self.host = host
-        self.dir = root / host
-        self.dir.mkdir(exist_ok=True)
-        self.config = self.dir / "streamq.toml"
-        self.config.write_text(
+        directory = root / host
+        super().__init__(
+            directory,
             f"""
 [host]
 identifier = "{host}"
 [state]
-path = "{self.dir}/state.db"
+path = "{directory}/state.db"
 [control]
-path = "{self.dir}/run/control.sock"
+path = "{directory}/run/control.sock"
 [sinks.out]
 type = "file"
-path = "{self.dir}/out.jsonl"
+path = "{directory}/out.jsonl"
 [sinks.mq]
 type = "mqtt"
 url = "{broker_url}"
 [labels.web]
-sql = "SELECT 1 FROM file WHERE path = '{self.dir}/web'"
+sql = "SELECT 1 FROM file WHERE path = '{directory}/web'"
 interval = "250ms"
 [fleet]
 url = "{broker_url}"
 key = "{KEY}"
 accept_config = true
-"""
+""",
         )
-        self.proc: subprocess.Popen | None = None
-        self.start()
-
-    def start(self) -> None:
-        self.stderr_path = self.dir / f"stderr-{time.monotonic_ns()}.txt"
-        with open(self.stderr_path, "w") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamq", "run", "-c", str(self.config)],
-                cwd=self.dir,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text()
 
     def wait_answering(self) -> None:
-        assert retry(lambda: "fleet: answering" in self.stderr() or self.proc.poll() is not None, timeout=20)
-        assert self.proc.poll() is None, self.stderr()
+        self.wait_for("fleet: answering", timeout=20)
 
     def query(self, sql: str) -> list[dict]:
         with Client(str(self.dir / "run/control.sock")) as client:
@@ -100,21 +79,10 @@ accept_config = true
         out = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         return [line for line in out if line.get("name") == query]
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
 
 @pytest.fixture(scope="module")
 def root():
-    path = Path(tempfile.mkdtemp(prefix="sqfcfg"))  # short: control socket paths must fit 108 bytes
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    yield from short_tmp("sqfcfg")
 
 
 @pytest.fixture(scope="module")
