@@ -58,6 +58,18 @@ def retry(check, *, timeout: float = 5.0, interval: float = 0.05):
         time.sleep(interval)
 
 
+async def until(check, timeout: float = 10.0, interval: float = 0.05):
+    """:func:`retry` for async tests: awaits ``interval`` between calls, so the loop runs meanwhile."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(interval)
+
+
 def compat_json(name: str) -> dict:
     """A file of ../shared/compat, or skip: a user's fresh clone has no shared/ beside it."""
     path = COMPAT / name

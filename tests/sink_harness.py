@@ -13,13 +13,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import orjson
 
-from conftest import retry
+from conftest import retry, until  # noqa: F401  (until: the sink tests import it from here)
 from streamq.daemon.state import StateStore
 from streamq.sinks.delivery import Delivery
 from streamq.sql.thread import SqlThread
@@ -48,15 +47,6 @@ def result_lines(
         orjson.dumps({**header, "columns": row, "action": action, "id": f"{host}:{query}:0:{counter}:{index}"})
         for index, row in enumerate(rows, start)
     ]
-
-
-async def until(check, timeout: float = 10.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(interval)
 
 
 class Outbox:

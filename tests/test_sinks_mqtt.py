@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from mqtt_broker import MOSQUITTO, Broker, free_port, start_broker
 
+from conftest import until
 from streamq.daemon.state import StateStore
 from streamq.errors import ConfigError
 from streamq.sinks.delivery import Delivery
@@ -100,15 +101,6 @@ def retained(broker: Broker, topic: str, *args: str) -> bytes | None:
     cmd = [SUB, "-h", broker.host, "-p", str(broker.port), "-t", topic, "-C", "1", "-W", "2", *args]
     out = subprocess.run(cmd, capture_output=True, timeout=10).stdout
     return out.rstrip(b"\n") if out else None
-
-
-async def until(check, timeout: float = 10.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(interval)
 
 
 @pytest.fixture(scope="module")

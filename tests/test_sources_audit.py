@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, is_root, retry
+from conftest import ROOT, is_root, retry, until
 from streamq.ring import Rings
 from streamq.sources.audit import AuditSource
 from streamq.sources.base import SourceUnavailable
@@ -76,15 +76,6 @@ async def audit_sources(*tables: str, mode: str = "auto"):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def until(check, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.05)
 
 
 def rows(source) -> list[dict]:

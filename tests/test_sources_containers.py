@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import subprocess
 import sys
@@ -19,18 +20,12 @@ import pytest
 from docker_engine import docker_engine  # noqa: F401 - the fixture
 from test_sources_process import DEFAULTS, needs_connector
 
+from conftest import until
 from streamq.ring import Rings
 from streamq.sources.process import ProcessSource
 from streamq.sources.socket import SocketSource
 
-
-async def until(check, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.02)
+until = functools.partial(until, interval=0.02)
 
 
 @contextlib.asynccontextmanager

@@ -7,12 +7,11 @@ import json
 import subprocess
 import sys
 import threading
-import time
 
 from mqtt_broker import free_port, mosquitto, start_broker, unique_topic
 
 import streamq
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, until
 from streamq.ring import Rings
 from streamq.sources.base import supervise
 from streamq.sources.mqtt import MqttSource
@@ -24,13 +23,6 @@ __all__ = ["mosquitto"]  # the fixture, imported for pytest
 def _source(url, topic, table, rings, columns=None):
     options = {"url": url, "topic": topic, "columns": columns or {"n": "INTEGER"}, "qos": 1, "max_line_bytes": 200}
     return MqttSource(table, options, rings)
-
-
-async def _wait(check, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not check() and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    return check()
 
 
 def _publish_until(broker, topic, payloads, done, every=0.3):
@@ -52,7 +44,7 @@ async def test_messages_become_rows_with_their_topic(mosquitto):
     source = _source(mosquitto.url, f"{topic}/#", "t", rings)
     task = asyncio.create_task(supervise(source))
     try:
-        assert await _wait(lambda: source.connected), source.status.last_error
+        assert await until(lambda: source.connected), source.status.last_error
         await asyncio.to_thread(
             mosquitto.publish,
             f"{topic}/a",
@@ -64,7 +56,7 @@ async def test_messages_become_rows_with_their_topic(mosquitto):
         )
         await asyncio.to_thread(mosquitto.publish, f"{topic}/b", '{"n": 6, "more": {"k": 1}}')
         ring = rings.ring("t")
-        assert await _wait(lambda: len(ring) >= 6)
+        assert await until(lambda: len(ring) >= 6)
         rows = [row for _, _, row in ring]
         assert [r["n"] for r in rows] == [1, 2, 3, 4, 5, 6]
         assert [r["topic"] for r in rows] == [f"{topic}/a"] * 5 + [f"{topic}/b"]
@@ -86,7 +78,7 @@ async def test_broker_down_at_start_then_up(tmp_path):
     task = asyncio.create_task(supervise(source, first_delay=0.2, max_delay=1.0))
     broker = None
     try:
-        assert await _wait(lambda: source.status.errors >= 1)
+        assert await until(lambda: source.status.errors >= 1)
         with streamq.connect(rings=rings) as conn:
             row = conn.query("SELECT * FROM streamq_events WHERE name = 'mqtt_late_events'")[0]
         assert row["source"] == "mqtt" and row["kind"] == "mqtt" and row["errors"] >= 1
@@ -94,9 +86,9 @@ async def test_broker_down_at_start_then_up(tmp_path):
         assert "refused" in row["last_error"].lower()
         assert not task.done() and not other.done()  # retried with backoff, not given up
         broker = await asyncio.to_thread(start_broker, port)
-        assert await _wait(lambda: source.connected), source.status.last_error
+        assert await until(lambda: source.connected), source.status.last_error
         await asyncio.to_thread(broker.publish, topic, '{"n": 42}')
-        assert await _wait(lambda: len(rings.ring("mqtt_late_events")) == 1)
+        assert await until(lambda: len(rings.ring("mqtt_late_events")) == 1)
         with streamq.connect(rings=rings) as conn:
             assert conn.query("SELECT n, topic FROM mqtt_late_events") == [{"n": 42, "topic": topic}]
     finally:
@@ -167,7 +159,7 @@ async def test_a_time_field_becomes_the_time_column_and_learned_columns_stay_unt
     source = MqttSource("mqtt_timed_events", {"url": mosquitto.url, "topic": f"{topic}/#", "time": "ts"}, rings)
     task = asyncio.create_task(supervise(source))
     try:
-        assert await _wait(lambda: source.connected), source.status.last_error
+        assert await until(lambda: source.connected), source.status.last_error
         await asyncio.to_thread(
             mosquitto.publish,
             f"{topic}/a",
@@ -176,7 +168,7 @@ async def test_a_time_field_becomes_the_time_column_and_learned_columns_stay_unt
             '{"reading": 3}',  # no time: counted and skipped
         )
         ring = rings.ring("mqtt_timed_events")
-        assert await _wait(lambda: len(ring) >= 2)
+        assert await until(lambda: len(ring) >= 2)
         conn = streamq.connect(rings=rings)
         try:
             rows = conn.query(
@@ -188,7 +180,7 @@ async def test_a_time_field_becomes_the_time_column_and_learned_columns_stay_unt
             {"reading": 1.5, "where": '{"room":2}', "topic": f"{topic}/a", "time": 1700000000.25, "later": 1},
             {"reading": "n/a", "where": None, "topic": f"{topic}/a", "time": 1700000001.0, "later": 1},
         ]
-        assert await _wait(lambda: source.status.skipped == 1) and "time" in source.status.last_error
+        assert await until(lambda: source.status.skipped == 1) and "time" in source.status.last_error
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ from dataclasses import asdict
 
 import pytest
 
+from conftest import until
 from streamq.ring import Rings
 from streamq.sources.base import SourceUnavailable
 from streamq.sources.process import (
@@ -30,6 +32,8 @@ from streamq.sources.process import (
 
 DEFAULTS = asdict(ProcessSource.Options())
 
+wait_for = functools.partial(until, timeout=5.0, interval=0.02)
+
 
 def connector_problem() -> str | None:
     try:
@@ -41,15 +45,6 @@ def connector_problem() -> str | None:
 
 _PROBLEM = connector_problem()
 needs_connector = pytest.mark.skipif(_PROBLEM is not None, reason=f"proc connector unavailable: {_PROBLEM}")
-
-
-async def wait_for(check, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -68,7 +63,7 @@ async def started(options: dict):
     rings = Rings(capacity=100_000, max_age=None)
     source = ProcessSource("process_events", {**DEFAULTS, **options}, rings)
     task = asyncio.create_task(source.run())
-    assert await wait_for(lambda: source.status.mode or task.done(), 3.0)
+    assert await wait_for(lambda: source.status.mode or task.done(), timeout=3.0)
     await asyncio.sleep(0.1)  # the socket is subscribed before mode is set; let the reader thread start
     if task.done():
         task.result()  # surface the failure

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import socket
 import threading
-import time
 
 import pytest
 
 from conftest import run_cli
+from conftest import until as _until
 from streamq.ring import Rings
 from streamq.sources.socket import LISTEN, Sock, SockDiag, SocketSource, classify, diff
 
 INTERVAL = 0.05
+
+until = functools.partial(_until, timeout=3.0, interval=0.01)
 
 
 @contextlib.asynccontextmanager
@@ -25,7 +28,7 @@ async def running_source(interval: float = INTERVAL):
     source = SocketSource("socket_events", {"interval": interval}, rings)
     task = asyncio.create_task(source.run())
     try:
-        await _until(lambda: source.polls >= 1, 5)  # the baseline is taken: changes from now on are rows
+        await until(lambda: source.polls >= 1, timeout=5)  # the baseline is taken: changes from now on are rows
         yield source
     finally:
         task.cancel()
@@ -33,21 +36,12 @@ async def running_source(interval: float = INTERVAL):
             await task
 
 
-async def _until(check, timeout: float = 3.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.01)
-
-
 def _rows(source: SocketSource, **match) -> list[dict]:
     return [r for _, _, r in source.ring.since(0) if all(r.get(k) == v for k, v in match.items())]
 
 
 async def _one(source: SocketSource, **match) -> dict:
-    rows = await _until(lambda: _rows(source, **match))
+    rows = await until(lambda: _rows(source, **match))
     assert rows, f"no socket_events row matching {match}; got {_rows(source)[-10:]}"
     assert len(rows) == 1, rows
     return rows[0]
