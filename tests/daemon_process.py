@@ -112,13 +112,20 @@ class DaemonDir:
         assert self.proc.poll() is None, self.stderr()
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            terminate(self.proc, sig)
+
+
+def terminate(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> int:
+    """Stop a daemon the test started: ``sig``, 10 s to exit, then SIGKILL. Its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode
 
 
 def short_tmp(prefix: str) -> Iterator[Path]:

@@ -8,12 +8,12 @@ tmp dir (state file, control socket); a started daemon is asked through its cont
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from daemon_process import terminate
 
 import streamq
 from conftest import retry, run_cli
@@ -49,17 +49,6 @@ def run_daemon(config: Path, timeout: float = 20) -> subprocess.Popen:
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
-
-
-def stop(proc: subprocess.Popen) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    return proc.returncode
 
 
 REFUSED = [
@@ -116,7 +105,7 @@ def test_ok_means_run_starts_and_every_query_prepares(tmp_path):
         assert sorted(r["name"] for r in rows) == ["events", "files", "q"]
         assert all(r["errors"] == 0 and r["last_error"] is None for r in rows), rows
     finally:
-        assert stop(proc) == 0
+        assert terminate(proc) == 0
     assert "running 3 queries as" in (tmp_path / "stderr.txt").read_text()
 
 
@@ -133,7 +122,7 @@ def test_a_missing_watch_path_is_a_warning_from_check_and_at_start(tmp_path):
         assert retry(lambda: "running 1 query" in (tmp_path / "stderr.txt").read_text(), timeout=20)
         assert warning in (tmp_path / "stderr.txt").read_text()
     finally:
-        stop(proc)
+        terminate(proc)
 
 
 def test_a_pack_query_on_a_table_this_host_lacks_is_skipped_by_both(tmp_path):
@@ -149,4 +138,4 @@ def test_a_pack_query_on_a_table_this_host_lacks_is_skipped_by_both(tmp_path):
         assert retry(lambda: "running 1 query as" in (tmp_path / "stderr.txt").read_text(), timeout=20)
         assert "pack query pack_p_mac skipped: no such table: plist" in (tmp_path / "stderr.txt").read_text()
     finally:
-        assert stop(proc) == 0
+        assert terminate(proc) == 0

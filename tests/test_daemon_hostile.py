@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from daemon_process import terminate
 from mqtt_broker import mosquitto  # noqa: F401  (the fixture)
 
 import streamq
@@ -63,16 +63,7 @@ key = "{KEY}"
             stderr=err,
         )
 
-    def stop():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-
-    request.addfinalizer(stop)
+    request.addfinalizer(lambda: terminate(proc))
     assert retry(lambda: "fleet: answering" in stderr.read_text() or proc.poll() is not None, timeout=20)
     assert proc.poll() is None, stderr.read_text()
     proc.socket = root / "run" / "control.sock"  # type: ignore[attr-defined]

@@ -83,9 +83,10 @@ def test_the_readme_has_python_blocks():
 @pytest.fixture(scope="module")
 def control_socket():
     """A real daemon whose control socket the docs' client examples talk to."""
-    import signal
     import tempfile
     from pathlib import Path
+
+    from daemon_process import terminate
 
     from conftest import retry
 
@@ -106,12 +107,7 @@ def control_socket():
         assert proc.poll() is None, Path(root, "stderr.txt").read_text()
         yield f"{root}/control.sock"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        terminate(proc)
         shutil.rmtree(root, ignore_errors=True)
 
 

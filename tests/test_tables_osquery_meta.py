@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+from daemon_process import terminate
 
 import streamq
 from conftest import retry
@@ -59,12 +59,7 @@ path = "{root}/results.jsonl"
         assert proc.poll() is None, (root / "stderr.txt").read_text()
         yield str(root / "c.sock")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        terminate(proc)
         err.close()
         shutil.rmtree(root, ignore_errors=True)
 
