@@ -18,6 +18,8 @@ import time
 
 import pytest
 from docker_engine import docker_engine  # noqa: F401 - the fixture
+from source_harness import rows
+from source_harness import running as started
 from test_sources_process import DEFAULTS, needs_connector
 
 from conftest import until
@@ -30,22 +32,9 @@ until = functools.partial(until, interval=0.02)
 
 @contextlib.asynccontextmanager
 async def running(source_class, table: str, options: dict, ready):
-    rings = Rings(capacity=100_000, max_age=None)
-    source = source_class(table, options, rings)
-    task = asyncio.create_task(source.run())
-    try:
-        assert await until(lambda: ready(source) or task.done(), 5.0)
-        if task.done():
-            task.result()
+    async with started(source_class(table, options, Rings(capacity=100_000, max_age=None)), ready) as source:
         await asyncio.sleep(0.1)
         yield source
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-def rows(source, **match) -> list[dict]:
-    return [r for _, _, r in source.ring.since(0) if all(r.get(k) == v for k, v in match.items())]
 
 
 def container_pid(engine, name: str) -> int:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import threading
 import time
 
 import pytest
+from source_harness import running
 
 from conftest import run_cli
 from streamq.ring import Rings
@@ -33,23 +33,8 @@ def _trigger() -> None:
         pytest.skip(f"cannot synthesize a uevent: {err}")
 
 
-@contextlib.asynccontextmanager
-async def running_source():
-    rings = Rings()
-    source = HardwareSource("hardware_events", {}, rings)
-    task = asyncio.create_task(source.run())
-    try:
-        deadline = time.monotonic() + 5
-        while source.status.mode != "netlink":
-            if task.done():
-                task.result()  # SourceUnavailable says why
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.01)
-        yield source
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def running_source():
+    return running(HardwareSource("hardware_events", {}, Rings()), lambda s: s.status.mode == "netlink")
 
 
 async def test_lo_change_event():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
 import os
@@ -13,6 +12,7 @@ import threading
 import time
 
 import pytest
+from source_harness import running
 
 from conftest import run_cli
 from streamq.ring import Rings
@@ -41,21 +41,9 @@ def veth_names(request):
     return LINK_A, LINK_B
 
 
-@contextlib.asynccontextmanager
-async def running_source():
-    rings = Rings()
-    source = NetworkSource("network_events", {}, rings)
-    task = asyncio.create_task(source.run())
-    try:
-        deadline = time.monotonic() + 5
-        while source.status.mode != "netlink":  # subscribed and the starting state dumped
-            assert time.monotonic() < deadline and not task.done(), source.status
-            await asyncio.sleep(0.01)
-        yield source
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def running_source():
+    # "netlink": subscribed and the starting state dumped
+    return running(NetworkSource("network_events", {}, Rings()), lambda s: s.status.mode == "netlink")
 
 
 async def _wait_for(source, wanted, timeout: float = 5.0) -> list[dict]:

@@ -11,6 +11,7 @@ import socket
 import threading
 
 import pytest
+from source_harness import rows as ring_rows
 
 from conftest import run_cli
 from conftest import until as _until
@@ -36,13 +37,9 @@ async def running_source(interval: float = INTERVAL):
             await task
 
 
-def _rows(source: SocketSource, **match) -> list[dict]:
-    return [r for _, _, r in source.ring.since(0) if all(r.get(k) == v for k, v in match.items())]
-
-
 async def _one(source: SocketSource, **match) -> dict:
-    rows = await until(lambda: _rows(source, **match))
-    assert rows, f"no socket_events row matching {match}; got {_rows(source)[-10:]}"
+    rows = await until(lambda: ring_rows(source, **match))
+    assert rows, f"no socket_events row matching {match}; got {ring_rows(source)[-10:]}"
     assert len(rows) == 1, rows
     return rows[0]
 
