@@ -48,6 +48,26 @@ def query_json(sql: str) -> list[dict]:
     return json.loads(result.stdout)
 
 
+def follow_while(feed, config, sql: str, *, count: int, timeout: float) -> list[dict]:
+    """The rows `streamq query -c CONFIG --follow --json --count N` prints while ``feed(done)``
+    makes events in a thread until ``done`` is set (the CLI's source needs a moment to start,
+    so the feed keeps going until the CLI has its rows). A failed exit fails the test."""
+    import threading
+
+    done = threading.Event()
+    thread = threading.Thread(target=feed, args=(done,), daemon=True)
+    thread.start()
+    try:
+        result = run_cli(
+            "query", "--follow", "--json", "--count", str(count), "--timeout", str(timeout), "-c", str(config), sql
+        )
+    finally:
+        done.set()
+        thread.join()
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
 def retry(check, *, timeout: float = 5.0, interval: float = 0.05):
     """Call ``check`` until it returns a truthy value or ``timeout`` passes; return its last value."""
     deadline = time.monotonic() + timeout

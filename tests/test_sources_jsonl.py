@@ -7,13 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
 import streamq
-from conftest import ROOT, run_cli
+from conftest import ROOT, follow_while, run_cli
 from streamq.errors import ConfigError
 from streamq.ring import Rings
 from streamq.sources.base import supervise
@@ -241,26 +240,15 @@ def test_follow_cli_sees_appended_lines(tmp_path):
         f'[sources.jsonl.web]\npath = "{log}"\npoll_interval = "20ms"\n'
         '[sources.jsonl.web.columns]\nuser = "TEXT"\nstatus = "INTEGER"\n'
     )
-    done = threading.Event()
 
-    def writer():
+    def writer(done):
         n = 0
         while not done.wait(0.2):
             _append(log, _lines([n]) + json.dumps({"user": f"u{n}", "status": 503, "path": "/x"}) + "\n")
             n += 1
 
-    thread = threading.Thread(target=writer, daemon=True)
-    thread.start()
-    try:
-        result = run_cli(
-            "query", "--follow", "--json", "--count", "2", "--timeout", "15", "-c", str(cfg),
-            "SELECT user, status, json_extract(raw, '$.path') AS path FROM web_events WHERE status >= 500",
-        )  # fmt: skip
-    finally:
-        done.set()
-        thread.join()
-    assert result.returncode == 0, result.stderr
-    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    sql = "SELECT user, status, json_extract(raw, '$.path') AS path FROM web_events WHERE status >= 500"
+    rows = follow_while(writer, cfg, sql, count=2, timeout=15)
     assert len(rows) == 2
     assert all(r["status"] == 503 and r["path"] == "/x" and r["user"].startswith("u") for r in rows)
 

@@ -11,7 +11,7 @@ import threading
 from mqtt_broker import free_port, mosquitto, start_broker, unique_topic
 
 import streamq
-from conftest import ROOT, run_cli, until
+from conftest import ROOT, follow_while, run_cli, until
 from streamq.ring import Rings
 from streamq.sources.base import supervise
 from streamq.sources.mqtt import MqttSource
@@ -106,18 +106,12 @@ def test_follow_cli_with_an_mqtt_source(mosquitto, tmp_path):
         f'[sources.mqtt.sensors]\nurl = "{mosquitto.url}"\ntopic = "{topic}/#"\n'
         '[sources.mqtt.sensors.columns]\ntemp = "DOUBLE"\nroom = "TEXT"\n'
     )
-    done = threading.Event()
-    thread = _publish_until(mosquitto, f"{topic}/kitchen", ['{"temp": 21.5, "room": "kitchen"}'], done)
-    try:
-        result = run_cli(
-            "query", "--follow", "--json", "--count", "2", "--timeout", "15", "-c", str(cfg),
-            "SELECT room, temp, topic FROM sensors_events WHERE temp > 20",
-        )  # fmt: skip
-    finally:
-        done.set()
-        thread.join()
-    assert result.returncode == 0, result.stderr
-    rows = [json.loads(line) for line in result.stdout.splitlines()]
+
+    def publish(done):
+        _publish_until(mosquitto, f"{topic}/kitchen", ['{"temp": 21.5, "room": "kitchen"}'], done).join()
+
+    sql = "SELECT room, temp, topic FROM sensors_events WHERE temp > 20"
+    rows = follow_while(publish, cfg, sql, count=2, timeout=15)
     assert rows == [{"room": "kitchen", "temp": 21.5, "topic": f"{topic}/kitchen"}] * 2
 
 

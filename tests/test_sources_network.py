@@ -8,13 +8,12 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 import time
 
 import pytest
 from source_harness import running
 
-from conftest import run_cli
+from conftest import follow_while
 from streamq.ring import Rings
 from streamq.sources.network import NetworkSource, NetworkState
 
@@ -118,22 +117,13 @@ def test_cli_follow_link_added(veth_names, tmp_path):
     a, b = veth_names
     cfg = tmp_path / "streamq.toml"
     cfg.write_text("[sources.network]\nenabled = true\n")
-    done = threading.Event()
 
-    def trigger():
+    def trigger(done):
         while not done.is_set():  # until the CLI, once its source runs, sees one
             _ip("link", "add", a, "type", "veth", "peer", "name", b, check=False)
             done.wait(0.3)
             _ip("link", "del", a, check=False)
 
-    thread = threading.Thread(target=trigger, daemon=True)
-    thread.start()
-    try:
-        sql = f"SELECT action, interface, family FROM network_events WHERE action = 'link_added' AND interface = '{a}'"
-        result = run_cli("query", "--follow", "--json", "--count", "1", "--timeout", "10", "-c", str(cfg), sql)
-    finally:
-        done.set()
-        thread.join()
-    assert result.returncode == 0, result.stderr
-    rows = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    sql = f"SELECT action, interface, family FROM network_events WHERE action = 'link_added' AND interface = '{a}'"
+    rows = follow_while(trigger, cfg, sql, count=1, timeout=10)
     assert rows == [{"action": "link_added", "interface": a, "family": 0}]

@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import os
 import socket
-import threading
 
 import pytest
 from source_harness import rows as ring_rows
 
-from conftest import run_cli
+from conftest import follow_while
 from conftest import until as _until
 from streamq.ring import Rings
 from streamq.sources.socket import LISTEN, Sock, SockDiag, SocketSource, classify, diff
@@ -179,9 +177,8 @@ def test_cli_follow_listen(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    done = threading.Event()
 
-    def trigger():
+    def trigger(done):
         while not done.is_set():  # the CLI needs a moment to take its baseline: listen until it reports
             with socket.socket() as s:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -189,14 +186,6 @@ def test_cli_follow_listen(tmp_path):
                 s.listen()
                 done.wait(0.3)
 
-    thread = threading.Thread(target=trigger, daemon=True)
-    thread.start()
-    try:
-        sql = f"SELECT action, pid, local_port, protocol FROM socket_events WHERE action = 'listen' AND local_port = {port}"
-        result = run_cli("query", "--follow", "--json", "--count", "1", "--timeout", "10", "-c", str(cfg), sql)
-    finally:
-        done.set()
-        thread.join()
-    assert result.returncode == 0, result.stderr
-    rows = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    sql = f"SELECT action, pid, local_port, protocol FROM socket_events WHERE action = 'listen' AND local_port = {port}"
+    rows = follow_while(trigger, cfg, sql, count=1, timeout=10)
     assert rows == [{"action": "listen", "pid": os.getpid(), "local_port": port, "protocol": 6}]
