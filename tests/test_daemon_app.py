@@ -19,22 +19,9 @@ import apsw
 import pytest
 from daemon_process import SINK
 from mqtt_broker import mosquitto, unique_topic  # noqa: F401  (the fixture)
+from test_daemon_results import EVENT_KEYS  # osquery's event-line keys, in order
 
 from conftest import retry
-
-EVENT_KEYS = [
-    "name",
-    "hostIdentifier",
-    "calendarTime",
-    "unixTime",
-    "epoch",
-    "counter",
-    "numerics",
-    "decorations",
-    "columns",
-    "action",
-    "id",
-]
 
 
 def files_query(name: str, directory: Path, interval: str = "0.2s", extra: str = "") -> str:
