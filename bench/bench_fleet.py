@@ -24,12 +24,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -37,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fleet_setup import KEY, start_broker, start_daemon, stop, wait  # noqa: E402
+from fleet_setup import KEY, running_fleet  # noqa: E402
 
 from streamq.daemon import fleet_client as fleet  # noqa: E402
 
@@ -144,19 +142,8 @@ def main() -> None:
         asyncio.run(echo_responders(url, int(count)))
         return
 
-    root = Path(tempfile.mkdtemp(prefix="sqbfleet"))
-    procs: list[subprocess.Popen] = []
-    try:
-        broker, url = start_broker(root)
-        procs.append(broker)
-        hosts = [f"h{i:02d}" for i in range(args.daemons)]
-        t0 = time.monotonic()
-        started = [start_daemon(root, h, url) for h in hosts]
-        procs[1:1] = [p for p, _ in started]
-        for proc, err in started:
-            wait(lambda e=err, p=proc: "fleet: answering" in e.read_text() or p.poll() is not None, 60, "a daemon")
-            if proc.poll() is not None:
-                sys.exit(f"a daemon exited: {err.read_text()}")
+    t0 = time.monotonic()
+    with running_fleet("sqbfleet", args.daemons) as (_root, url, procs):
         print(f"{args.daemons} daemons answering after {time.monotonic() - t0:.1f}s; broker {url}")
         echo = subprocess.Popen(
             [sys.executable, __file__, "--echo-responders", f"{url},{args.daemons}"],
@@ -200,10 +187,6 @@ def main() -> None:
             if result.returncode != 0:
                 sys.exit(f"streamq fleet query failed: {result.stderr}")
         print(f"`streamq fleet query` whole command, {n} hosts: median {statistics.median(cli) * 1e3:.0f} ms (n=5)")
-    finally:
-        for proc in reversed(procs):
-            stop(proc)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -25,12 +25,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -38,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fleet_setup import KEY, start_broker, start_daemon, stop, wait  # noqa: E402
+from fleet_setup import KEY, running_fleet  # noqa: E402
 
 from streamq.daemon import fleet_push  # noqa: E402
 from streamq.mqtt import parse_url  # noqa: E402
@@ -162,19 +160,8 @@ def main() -> None:
         asyncio.run(ack_subscribers(url, int(count)))
         return
 
-    root = Path(tempfile.mkdtemp(prefix="sqbpush"))
-    procs: list[subprocess.Popen] = []
-    try:
-        broker, url = start_broker(root)
-        procs.append(broker)
-        hosts = [f"h{i:02d}" for i in range(args.daemons)]
-        t0 = time.monotonic()
-        started = [start_daemon(root, h, url, accept_config=True) for h in hosts]
-        procs[1:1] = [p for p, _ in started]
-        for proc, err in started:
-            wait(lambda e=err, p=proc: "fleet: answering" in e.read_text() or p.poll() is not None, 60, "a daemon")
-            if proc.poll() is not None:
-                sys.exit(f"a daemon exited: {err.read_text()}")
+    t0 = time.monotonic()
+    with running_fleet("sqbpush", args.daemons, accept_config=True) as (root, url, procs):
         n = args.daemons
         # Every daemon's first report is retained before the first push: --wait awaits only hosts that report.
         asyncio.run(_reports(url, n))
@@ -217,10 +204,6 @@ def main() -> None:
         print(
             f"`streamq fleet push --wait` whole command, {n} hosts: median {statistics.median(cli) * 1e3:.0f} ms (n=5)"
         )
-    finally:
-        for proc in reversed(procs):
-            stop(proc)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 async def _reports(url: str, n: int) -> None:

@@ -3,12 +3,14 @@ free port and daemons with a [fleet] section, each in its own directory, stopped
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -69,6 +71,29 @@ def start_daemon(root: Path, host: str, url: str, *, accept_config: bool = False
             stderr=f,
         )
     return proc, err
+
+
+@contextlib.contextmanager
+def running_fleet(prefix: str, count: int, *, accept_config: bool = False):
+    """A private broker and ``count`` daemons (hosts h00, h01, ...) that answer fleet requests:
+    yields (its tmp dir, url, procs). A process appended to ``procs`` is stopped with them at the end."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    procs: list[subprocess.Popen] = []
+    try:
+        broker, url = start_broker(root)
+        procs.append(broker)
+        hosts = [f"h{i:02d}" for i in range(count)]
+        started = [start_daemon(root, h, url, accept_config=accept_config) for h in hosts]
+        procs[1:1] = [p for p, _ in started]
+        for proc, err in started:
+            wait(lambda e=err, p=proc: "fleet: answering" in e.read_text() or p.poll() is not None, 60, "a daemon")
+            if proc.poll() is not None:
+                sys.exit(f"a daemon exited: {err.read_text()}")
+        yield root, url, procs
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def stop(proc: subprocess.Popen) -> None:
