@@ -346,8 +346,10 @@ def _start_since_boot(pid: int, elapsed: int) -> int | None:
     try:
         return procfs.stat_of(pid).starttime // procfs.clock_ticks()
     except Exception:
-        uptime = procfs.read_or_none("/proc/uptime")
-        return int(float(uptime.split()[0])) - elapsed if uptime else None
+        try:
+            return int(procfs.uptime()) - elapsed
+        except OSError:
+            return None
 
 
 @table(
