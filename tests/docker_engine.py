@@ -81,11 +81,14 @@ def _why_not() -> str | None:
 def start_engine() -> Engine:
     root = Path(tempfile.mkdtemp(prefix="sq-docker-"))
     log = open(root / "dockerd.log", "wb")  # noqa: SIM115 - closed in stop_engine
+    # containerd takes letters and digits joined by single '.', '_' or '-': mkdtemp's random part
+    # may hold '_' next to the '-' (sq-docker-_ab...), so the namespace keeps only the alphanumerics.
+    namespace = "sq" + "".join(c for c in root.name if c.isalnum())
     command = (
         f"ip link set lo up && exec {DOCKERD} --data-root {root}/data --exec-root {root}/exec"
         f" --pidfile {root}/docker.pid -H unix://{root}/docker.sock --bridge=none --iptables=false"
         " --ip6tables=false --ip-forward=false --ip-masq=false --userland-proxy=false"
-        f" --containerd-namespace sq-{root.name} --containerd-plugins-namespace sq-{root.name}-plugins"
+        f" --containerd-namespace {namespace} --containerd-plugins-namespace {namespace}-plugins"
     )
     process = subprocess.Popen(
         ["unshare", "--net", "--mount", "--fork", "--", "sh", "-c", command],
