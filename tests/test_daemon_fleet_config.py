@@ -445,7 +445,8 @@ def test_a_daemon_restarted_with_the_broker_down_runs_its_last_applied_fragments
         name = unique("kept")
         result, _ = push_wait(broker, root, name, query_toml(q=STABLE), "--label", "web")
         assert result.returncode == 0, result.stderr
-        assert d.scheduled(name) == [f"{name}/q"]
+        # --wait may return before the label's first evaluation saw the file: the fragment then waits for it
+        assert retry(lambda: d.scheduled(name) == [f"{name}/q"], timeout=5)
         d.stop()
         port = broker.port
         broker.stop()
