@@ -72,10 +72,22 @@ def test_curl_fetches_a_local_server(conn, http_url):
     assert missing["response_code"] == 404
 
 
-def test_curl_of_a_closed_port_is_quick_and_empty(conn):
+def test_curl_of_a_closed_port_is_quick_and_keeps_osquerys_row(conn):
+    # osquery answers a request that failed with its url, method and user_agent, and no response.
     start = time.monotonic()
-    assert conn.query("SELECT * FROM curl WHERE url = 'http://127.0.0.1:1/'") == []
+    rows = conn.query("SELECT * FROM curl WHERE url = 'http://127.0.0.1:1/'")
     assert time.monotonic() - start < web.CURL_TIMEOUT + 1
+    assert rows == [
+        {
+            "url": "http://127.0.0.1:1/",
+            "method": "GET",
+            "user_agent": "osquery",
+            "response_code": None,
+            "round_trip_time": None,
+            "bytes": None,
+            "result": None,
+        }
+    ]
 
 
 def test_prometheus_metrics_of_one_target(conn, http_url):

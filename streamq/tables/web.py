@@ -28,7 +28,7 @@ USER_AGENT = "osquery"  # what osquery sends; servers that key on it see the sam
         Column("url", TEXT, "The URL to fetch.", required=True, index=True),
         Column("method", TEXT, "HTTP method: GET."),
         Column("user_agent", TEXT, "User-Agent header to send (default osquery).", additional=True),
-        Column("response_code", INTEGER, "HTTP status code of the response."),
+        Column("response_code", INTEGER, "HTTP status code of the response; NULL when no response came."),
         Column("round_trip_time", BIGINT, "Time from request to the whole response, microseconds."),
         Column("bytes", BIGINT, "Length of the response body in bytes."),
         Column("result", TEXT, "The response body."),
@@ -41,15 +41,17 @@ def gen_curl(ctx):
     for url in [u for u in ctx.eq("url") or () if isinstance(u, str)]:
         for agent in agents:
             start = time.monotonic()
+            row = {"url": url, "method": "GET", "user_agent": agent}
             try:
                 status, body = webclient.http_get(url, {"User-Agent": agent}, CURL_TIMEOUT)
             except (OSError, ValueError) as err:
+                # osquery keeps the row of a request that failed, without a response:
+                # `WHERE url IN (...)` gives one row per URL, `response_code IS NULL` the dead ones.
                 optional.note_once(f"curl: {url}: {err}")
+                yield {**row, "response_code": None, "round_trip_time": None, "bytes": None, "result": None}
                 continue
             yield {
-                "url": url,
-                "method": "GET",
-                "user_agent": agent,
+                **row,
                 "response_code": status,
                 "round_trip_time": int((time.monotonic() - start) * 1_000_000),
                 "bytes": len(body),
