@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import shutil
 import ssl
 import subprocess
@@ -11,6 +12,7 @@ import time
 
 import pytest
 
+from conftest import run_cli
 from streamq.tables import web
 
 METRICS = """# HELP requests_total Requests served.
@@ -111,6 +113,24 @@ def test_prometheus_targets_from_config(conn, http_url):
     finally:
         web.configure_prometheus([], timeout=1)
     assert conn.query("SELECT * FROM prometheus_metrics") == []
+
+
+def test_query_and_shell_with_a_config_read_its_targets_and_docker_socket(http_url, tmp_path):
+    # `streamq query -c FILE` (and `shell -c FILE`) hand the tables their sections as `run` does:
+    # [prometheus_targets] are scraped, and [docker] socket is the engine asked.
+    config = tmp_path / "streamq.toml"
+    config.write_text(
+        f'[state]\npath = "{tmp_path}/state.db"\n'
+        f'[prometheus_targets]\nurls = ["{http_url}/metrics"]\ntimeout = 2\n'
+        f'[docker]\nsocket = "{tmp_path}/absent.sock"\n'
+    )
+    sql = "SELECT metric_name FROM prometheus_metrics WHERE metric_name = 'temperature'"
+    result = run_cli("query", "-c", str(config), "--json", sql)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [{"metric_name": "temperature"}]
+    result = run_cli("shell", "-c", str(config), input="SELECT count(*) AS n FROM docker_info;\n")
+    assert result.returncode == 0, result.stderr
+    assert "absent.sock" in result.stderr and "docker_* tables return no rows" in result.stderr
 
 
 # --- curl_certificate ----------------------------------------------------------------------

@@ -23,8 +23,11 @@ def _config(args: argparse.Namespace):
     if path is None:
         return None
     from ..config.loader import load
+    from ..daemon.configuration import configure_tables
 
-    return load(path)
+    config = load(path)
+    configure_tables(config)  # [docker] socket, [prometheus_targets], [yara] signatures, as `run` hands them on
+    return config
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -255,6 +258,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_shell(args: argparse.Namespace) -> int:
     from .shell import run_shell
 
+    _config(args)
     if args.connect is not None:
         from ..client import Client
 
