@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from ..config import loader as config_mod
 from ..config.sections import Config
 from ..errors import ConfigError
 from ..host import dockerapi
-from .check import Report, check
+
+if TYPE_CHECKING:
+    from .check import Report
 
 log = logging.getLogger("streamq.daemon.app")
 
@@ -40,6 +43,8 @@ def configure_tables(config: Config) -> None:
 
 def checked(config: Config) -> Report:
     """streamq.daemon.check's report, its warnings logged; ConfigError if `run --check` would fail."""
+    from .check import check  # here, not at the top: `query -c` configures tables without the checks
+
     report = check(config)
     if report.errors:
         raise ConfigError("; ".join(report.errors))
