@@ -73,7 +73,7 @@ class Client:
             sock.connect(self.path)
         except OSError as err:
             sock.close()
-            raise DaemonUnavailable(_connect_error(self.path, err)) from None
+            raise DaemonUnavailable(connect_error(self.path, err)) from None
         self._sock, self._reader = sock, sock.makefile("rb")
         return self
 
@@ -151,7 +151,7 @@ class Client:
         self.close()
 
 
-def _connect_error(path: str, err: OSError) -> str:
+def connect_error(path: str, err: OSError) -> str:
     if isinstance(err, ConnectionRefusedError) and not _is_socket(path):
         return f"{path} is not a socket: --connect takes the daemon's control socket ([control] path)"
     if isinstance(err, FileNotFoundError):

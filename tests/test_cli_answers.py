@@ -64,6 +64,12 @@ def test_a_statement_with_no_rows_still_lets_the_next_print():
     assert result.stdout.split() == ["[]", "[", '{"b":', "2}", "]"]
 
 
+def test_a_csv_set_with_no_rows_keeps_its_header_apart_from_the_next_set():
+    result = run_cli("query", "--csv", "select 1 as a where 0; select 'x' as c")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "a\n\nc\nx\n"
+
+
 def test_the_semicolon_in_a_string_does_not_split():
     result = run_cli("query", "--json", "select 'a;b' as s;")
     assert json.loads(result.stdout) == [{"s": "a;b"}]

@@ -320,7 +320,17 @@ def test_serve_shows_query_follows_error_for_a_bad_window(api, served):
 def test_serve_without_a_daemon_says_so_in_one_line(root):
     result = run_cli("serve", "--connect", str(root / "nobody.sock"), "--web", f"127.0.0.1:{free_port()}")
     assert result.returncode == 1
-    assert result.stderr.startswith("streamq: error: no streamq daemon answers at") and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("streamq: error: no streamq daemon at") and result.stderr.count("\n") == 1
+
+
+def test_serve_connect_to_a_path_that_is_not_a_socket_says_so(root):
+    plain = root / "plain.sock"
+    plain.write_text("")
+    result = run_cli("serve", "--connect", str(plain), "--web", f"127.0.0.1:{free_port()}")
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"streamq: error: {plain} is not a socket: --connect takes the daemon's control socket ([control] path)\n"
+    )
 
 
 # -- config and TLS -------------------------------------------------------------------------------

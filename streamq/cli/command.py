@@ -101,7 +101,9 @@ def _write_results(mode: str, results) -> None:
     for names, rows in results:
         if written and mode in ("csv", "line"):
             sys.stdout.write("\n")  # a blank line between result sets
-        written = output.write_rows(sys.stdout, mode, names, rows) > 0 or mode == "json" or written
+        count = output.write_rows(sys.stdout, mode, names, rows)
+        # json and csv print something (an array, a header) even for no rows; line prints nothing.
+        written = written or count > 0 or mode == "json" or (mode == "csv" and bool(names))
         sys.stdout.flush()
 
 

@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    q = sub.add_parser("query", parents=[common], help="run one SQL statement and print the rows")
+    q = sub.add_parser("query", parents=[common], help="run SQL and print the rows (one result set per statement)")
     fmt = q.add_mutually_exclusive_group()
     for mode in ("json", "csv", "line"):
         fmt.add_argument(f"--{mode}", dest="mode", action="store_const", const=mode, help=f"print rows as {mode}")

@@ -158,7 +158,9 @@ class RemoteBackend:
         try:
             return await asyncio.open_unix_connection(self.path, limit=self._line_limit)
         except OSError as err:
-            raise DaemonUnreachable(f"no streamq daemon answers at {self.path}: {err.strerror or err}") from None
+            from ..client import connect_error
+
+            raise DaemonUnreachable(connect_error(self.path, err)) from None
 
     async def exchange(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: Mapping[str, Any]
