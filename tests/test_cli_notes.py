@@ -73,6 +73,18 @@ def test_not_root_gets_one_note_naming_the_incomplete_tables():
 
 
 @needs_nobody
+def test_follow_as_not_root_notes_the_event_tables_it_cannot_fill():
+    # Without root the exe and cwd links of other users' processes cannot be read: exec rows
+    # come without path, socket rows without their process (seen as uid 65534).
+    result = as_nobody("query", "--follow", "--timeout", "1", "SELECT pid, path FROM process_events")
+    assert result.returncode == 0, result.stderr
+    assert "process_events: other users' processes lack path and cwd" in result.stderr
+    result = as_nobody("query", "--follow", "--timeout", "1", "SELECT pid, path FROM socket_events")
+    assert result.returncode == 0, result.stderr
+    assert "socket_events: sockets of other users' processes have no pid or path" in result.stderr
+
+
+@needs_nobody
 def test_a_complete_answer_has_no_note():
     result = as_nobody("query", "SELECT * FROM uptime")
     assert result.returncode == 0, result.stderr

@@ -10,6 +10,8 @@ WITHOUT_ROOT: dict[str, str] = {
     "shadow": "/etc/shadow is root's only: no rows",
     "sudoers": "the sudoers files are root's only: no rows",
     "processes": "other users' processes lack path, cwd, root and I/O counters",
+    "process_events": "other users' processes lack path and cwd",
+    "socket_events": "sockets of other users' processes have no pid or path",
     "process_envs": "other users' processes are missing",
     "process_open_files": "other users' processes are missing",
     "process_open_sockets": "other users' processes are missing",
