@@ -85,6 +85,26 @@ def test_follow_as_not_root_notes_the_event_tables_it_cannot_fill():
 
 
 @needs_nobody
+def test_the_shell_as_not_root_notes_each_incomplete_table_once():
+    env = {"PYTHONPATH": ":".join([str(ROOT), *site.getsitepackages()]), "PATH": "/usr/bin:/bin", "HOME": "/"}
+    result = subprocess.run(
+        [PYTHON, "-m", "streamq", "shell"],
+        input="SELECT count(*) FROM shadow;\nSELECT count(*) FROM shadow;\nSELECT * FROM uptime;\n",
+        user=NOBODY,
+        group=NOBODY,
+        env=env,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "streamq: note: not running as root, so some rows are incomplete (shadow: /etc/shadow is root's only: no rows)\n"
+    )
+
+
+@needs_nobody
 def test_a_complete_answer_has_no_note():
     result = as_nobody("query", "SELECT * FROM uptime")
     assert result.returncode == 0, result.stderr

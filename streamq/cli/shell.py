@@ -76,6 +76,7 @@ class Shell(MetaCommands):
         self.lineno = 0
         self.errors = 0
         self.finished = False
+        self.noted: set[str] = set()  # tables already named in a not-root note
         self.meta: dict[str, Callable[[list[str]], None]] = {
             ".tables": self.do_tables,
             ".schema": self.do_schema,
@@ -139,6 +140,7 @@ class Shell(MetaCommands):
             return
         started, times = time.perf_counter(), os.times()
         try:
+            self._note_incomplete(sql)
             names, rows = self.conn.execute(sql)
             if names or self.mode == "json":  # json prints [] for no rows, as `streamq query --json` does
                 output.write_rows(
@@ -164,6 +166,20 @@ class Shell(MetaCommands):
         if self.timer:
             self.out.write(_run_time(started, times))
         self.out.flush()
+
+    def _note_incomplete(self, sql: str) -> None:
+        """Not root, on a local connection: a note the first time a table with incomplete rows is read."""
+        if os.geteuid() == 0 or not hasattr(self.conn, "tables_read"):
+            return  # a daemon (streamq.Client) reads with its own rights
+        from .notes import incomplete_tables
+
+        tables = self.conn.tables_read(sql) - self.noted
+        self.noted |= tables
+        note = incomplete_tables(tables)
+        if note:
+            self.out.flush()
+            self.err.write(note + "\n")
+            self.err.flush()
 
     # Meta commands
 
