@@ -158,3 +158,15 @@ def test_raw_non_utf8_bytes_in_the_sql_argument_work(tmp_path):
     )
     assert result.returncode == 1
     assert b"/n\\xe9.sock: the socket does not exist" in result.stderr, result.stderr  # never \udce9
+
+
+def test_raw_non_utf8_bytes_outside_quotes_are_a_clear_error():
+    result = subprocess.run(
+        [sys.executable, "-m", "streamq", "query", b"SELECT caf\xe9"], capture_output=True, cwd=ROOT, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        b'streamq: error: unrecognized token: "\\": the SQL holds bytes that are not UTF-8, '
+        b"read as \\xNN text, which only a quoted string may hold\n"
+    )
+    assert run_cli("query", "SELECT \\").stderr == 'streamq: error: unrecognized token: "\\"\n'  # typed: no hint

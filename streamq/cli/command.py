@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..errors import ConfigError, StreamqError
+from ..errors import ConfigError, QueryError, StreamqError
 from ..text import visible
 from .messages import error as _error
 from .parser import build_parser
@@ -31,6 +31,20 @@ def _config(args: argparse.Namespace):
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    try:
+        return _query(args)
+    except QueryError as err:
+        if getattr(args, "raw_bytes", False) and str(err).startswith('unrecognized token: "\\'):
+            raise QueryError(f"{err}: {RAW_BYTES_HINT}") from None
+        raise
+
+
+# SQL given as raw bytes that are not UTF-8 has them as \xNN text (see _statements):
+# inside quotes that is the file name a table prints; outside, SQLite sees a stray "\".
+RAW_BYTES_HINT = "the SQL holds bytes that are not UTF-8, read as \\xNN text, which only a quoted string may hold"
+
+
+def _query(args: argparse.Namespace) -> int:
     statements = _statements(args)
     if len(statements) > 1 and (args.follow or args.repeat):
         raise ConfigError("--follow and --repeat take one SQL statement")
@@ -86,6 +100,7 @@ def _statements(args: argparse.Namespace) -> list[str]:
     text = sys.stdin.buffer.read().decode("utf-8", "surrogateescape") if args.sql == "-" else args.sql
     # Raw non-UTF-8 bytes (a file name pasted from a shell) arrive as surrogate escapes, which
     # SQLite cannot take; as \xNN they are the very text the tables print for those bytes.
+    args.raw_bytes = visible(text) != text
     statements = split(visible(text))
     if not statements:
         where = "stdin" if args.sql == "-" else "the SQL argument"
