@@ -60,6 +60,8 @@ REFUSED = [
     ("whitespace", query("  \n\t "), "queries.q.sql: the SQL is empty (only whitespace or comments)"),
     ("two statements", query("select 1 as a; select 2 as b"), "queries.q.sql: one statement per query, found 2"),
     ("reindex", query("REINDEX"), "queries.q.sql: not allowed on the read-only connection: REINDEX"),
+    ("label", query("select 1") + '[labels.web]\nsql = "select nosuch from processes"\n', "labels.web.sql: no such"),
+    ("decorator", query("select 1") + '[decorators]\nalways = ["select x from y"]\n', "decorators.always: no such"),
     ("sink dir", '[sinks.bad]\ntype = "file"\npath = "{root}/streamq.toml/x.jsonl"\n', "is not a directory"),
 ]
 

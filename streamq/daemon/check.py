@@ -9,7 +9,7 @@ says so) or skipped pack queries; a new query option adds its own step here.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..config.sections import Config
@@ -74,6 +74,33 @@ def check_queries(config: Config, report: Report) -> None:
         ro.close()
 
 
+def other_sql(config: Config) -> Iterator[tuple[tuple[str, ...], str]]:
+    """The SQL besides the queries, with where it is in the config: labels and decorators."""
+    for name, label in config.labels.items():
+        yield ("labels", name, "sql"), label.sql
+    decorators = config.decorators
+    for kind in ("load", "always"):
+        for sql in getattr(decorators, kind):
+            yield ("decorators", kind), sql
+    for seconds, sqls in decorators.interval.items():
+        for sql in sqls:
+            yield ("decorators", "interval", f"{seconds:g}"), sql
+
+
+def check_other_sql(config: Config, report: Report) -> None:
+    """Labels and decorators prepare as a query does: a mistake there refuses the config too."""
+    ro = ReadOnlyConnection(connect(), Limits())
+    v = _validator(config)
+    try:
+        for where, sql in other_sql(config):
+            try:
+                prepare_query(ro, sql)
+            except QueryError as err:
+                report.errors.append(str(v.fail(where, str(err))))
+    finally:
+        ro.close()
+
+
 def check_sinks(config: Config, report: Report) -> None:
     """Each sink's own checks on this host (its directory is writable, ...), as start() would need."""
     v = _validator(config)
@@ -103,6 +130,7 @@ def _validator(config: Config) -> Validator:
 CHECKS: list[Callable[[Config, Report], None]] = [
     check_state,
     check_queries,
+    check_other_sql,
     check_streaming,  # window, window_key, dedup and aggregates against each query's SQL
     check_sinks,
     check_sources,

@@ -11,12 +11,10 @@ host cannot run (a table it lacks) is skipped, not refused.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from ..config.sections import Config
 from ..errors import ConfigError, QueryError
 from ..sql.readonly import ReadOnlyConnection
-from .check import check, prepare_query
+from .check import check, other_sql, prepare_query
 
 
 def check_fragment(ro: ReadOnlyConnection, fragment: Config, local: Config) -> Config:
@@ -25,24 +23,11 @@ def check_fragment(ro: ReadOnlyConnection, fragment: Config, local: Config) -> C
     report = check(as_config)
     if report.errors:
         raise ConfigError("; ".join(report.errors))
-    for where, sql in _other_sql(fragment):
+    for where, sql in other_sql(fragment):
         try:
             prepare_query(ro, sql)
         except QueryError as err:
-            raise ConfigError(f"{fragment.path}: {where}: {err}") from None
+            raise ConfigError(f"{fragment.path}: {'.'.join(where)}: {err}") from None
     if not report.skipped:
         return fragment
     return fragment.replace(queries={n: q for n, q in fragment.queries.items() if n not in report.skipped})
-
-
-def _other_sql(fragment: Config) -> Iterator[tuple[str, str]]:
-    """The SQL of a fragment besides its queries: labels and decorators."""
-    for name, label in fragment.labels.items():
-        yield f"labels.{name}.sql", label.sql
-    decorators = fragment.decorators
-    for kind in ("load", "always"):
-        for sql in getattr(decorators, kind):
-            yield f"decorators.{kind}", sql
-    for seconds, sqls in decorators.interval.items():
-        for sql in sqls:
-            yield f"decorators.interval.{seconds:g}", sql
