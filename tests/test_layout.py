@@ -150,3 +150,23 @@ def test_modules_stay_small():
         if (n := len(path.read_text().splitlines())) > MAX_LINES and name not in LONG_ALLOWED
     }
     assert not long, f"split these modules (over {MAX_LINES} lines): {long}"
+
+
+def test_the_daemon_is_reached_through_its_declared_handle():
+    """Tables and servers see the daemon as streamq.sql.session.DaemonHandle /
+    streamq.daemon.handle.DaemonServices: no parameter named daemon goes untyped or
+    typed Any, and no code fishes an undeclared attribute off it with getattr."""
+    wrong = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for arg in node.args.args + node.args.kwonlyargs:
+                    if arg.arg == "daemon" and (arg.annotation is None or ast.unparse(arg.annotation) == "Any"):
+                        wrong.append(
+                            f"{name}:{node.lineno} {node.name}(daemon: {ast.unparse(arg.annotation or ast.Name('?'))})"
+                        )
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
+                text = ast.unparse(node)
+                if "daemon" in text:
+                    wrong.append(f"{name}:{node.lineno} {text}")
+    assert not wrong, "\n".join(wrong)

@@ -6,6 +6,7 @@ from typing import Protocol
 
 from ..config.sections import Config
 from ..ring import Rings
+from ..sinks.delivery import Delivery
 from ..sql.session import DaemonHandle
 from ..sql.thread import SqlThread
 
@@ -19,6 +20,7 @@ class DaemonServices(DaemonHandle, Protocol):
     local_config: Config  # the config file alone
     rings: Rings
     sql: SqlThread
+    deliveries: dict[str, Delivery]  # sink name -> what moves its outbox rows to it
 
     async def apply_fragments(self, fragments: dict[str, Config]) -> None:
         """Run the config file with these fleet fragments (name -> fragment) merged in, as SIGHUP would."""

@@ -25,6 +25,7 @@ from .._version import __version__
 from ..config.sections import parse_listen
 from ..config.validation import Validator
 from ..sql.connection import connect
+from .handle import DaemonServices
 
 log = logging.getLogger("streamq.daemon.metrics")
 SCRAPE_TIMEOUT = 8.0  # seconds; Prometheus' default scrape timeout is 10
@@ -106,7 +107,7 @@ def families(tables: dict[str, list[dict[str, Any]]]) -> Iterator[Any]:
 class TableCollector:
     """Reads the tables on the daemon's SQL thread at each scrape (called from the HTTP thread)."""
 
-    def __init__(self, daemon: Any, conn: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, daemon: DaemonServices, conn: Any, loop: asyncio.AbstractEventLoop) -> None:
         self.daemon, self.conn, self.loop = daemon, conn, loop
 
     def _rows(self) -> dict[str, list[dict[str, Any]]]:
@@ -127,7 +128,7 @@ class TableCollector:
 
 
 class MetricsServer:
-    def __init__(self, server: Any, thread: Any, conn: Any, daemon: Any) -> None:
+    def __init__(self, server: Any, thread: Any, conn: Any, daemon: DaemonServices) -> None:
         self.server, self.thread, self.conn, self.daemon = server, thread, conn, daemon
         self.port = server.server_address[1]
 
@@ -137,7 +138,7 @@ class MetricsServer:
         await self.daemon.sql(self.conn.close)
 
 
-async def start_metrics(daemon: Any, listen: str) -> MetricsServer:
+async def start_metrics(daemon: DaemonServices, listen: str) -> MetricsServer:
     """Serve /metrics on ``listen``; an address in use (or refused) is a config error naming the key."""
     address, port = parse_listen(listen)
     conn = await daemon.sql(connect, tables=list(TABLES), rings=daemon.rings, daemon=daemon)

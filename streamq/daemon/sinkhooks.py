@@ -9,12 +9,13 @@ a reload replaces them.
 from __future__ import annotations
 
 import time
-from typing import Any
+
+from .handle import DaemonServices
 
 
 class SinkHooks:
-    def __init__(self, daemon: Any) -> None:
-        self.daemon = daemon  # streamq.daemon.app.Daemon: its .sinks and .deliveries
+    def __init__(self, daemon: DaemonServices) -> None:
+        self.daemon = daemon  # its .sinks and .deliveries, looked up at each call
 
     def wake(self, names: tuple[str, ...]) -> None:
         for delivery in filter(None, map(self.daemon.deliveries.get, names)):

@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .handle import DaemonServices
+
 # logging level -> syslog priority, as sd-daemon.h's SD_ERR ... SD_DEBUG prefixes
 _PRIORITIES = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
 
@@ -69,7 +71,7 @@ class Notifier:
             await asyncio.sleep(self.watchdog_interval)
 
 
-def status_line(daemon: Any) -> str:
+def status_line(daemon: DaemonServices) -> str:
     """One line for `systemctl status`: queries, sources, rows delivered and waiting."""
     sinks = daemon.sinks.values()
     sent = sum(sink.stats.sent for sink in sinks)

@@ -23,6 +23,7 @@ class DaemonHandle(Protocol):
     instance_id: str | None
     config_hash: str
     started: int
+    config: Any  # streamq.config.sections.Config: what runs (a layer above this one)
 
     @property
     def queries(self) -> Mapping[str, Any]: ...

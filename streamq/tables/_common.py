@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 from ..host import procfs
 from ..sql.schema import INTEGER, TEXT, Column, QueryContext
+from ..sql.session import DaemonHandle
 
 
 class LazyModule:
@@ -40,6 +41,12 @@ def lazy_module(name: str) -> Any:
 
 globbing = lazy_module("streamq.host.globbing")
 dockerapi = lazy_module("streamq.host.dockerapi")
+
+
+def daemon_of(ctx: QueryContext) -> DaemonHandle | None:
+    """The daemon whose connection runs the query (the streamq_* tables read it); None elsewhere."""
+    session = ctx.session
+    return session.daemon if session is not None else None
 
 
 def requested_paths(ctx, column: str = "path") -> Iterator[str]:

@@ -8,11 +8,11 @@ a daemon that accepts fleet config they are empty.
 from __future__ import annotations
 
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
+from ._common import daemon_of
 
 
 def _fleet_config(ctx):
-    session = ctx.session
-    daemon = session.daemon if session is not None else None
+    daemon = daemon_of(ctx)
     return daemon.fleet_config if daemon is not None else None
 
 

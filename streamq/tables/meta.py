@@ -6,8 +6,7 @@ import os
 import time
 
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
-from ..sql.session import DaemonHandle
-from ._common import lazy_module
+from ._common import daemon_of, lazy_module
 
 sysinfo = lazy_module("streamq.host.sysinfo")
 
@@ -92,11 +91,6 @@ def gen_osquery_events(ctx):
         yield {"name": row["name"], "publisher": publisher, "type": "subscriber", "subscriptions": 0, **common}
 
 
-def _daemon(ctx) -> DaemonHandle | None:
-    session = ctx.session
-    return session.daemon if session is not None else None
-
-
 _INFO_COLUMNS = [
     Column("pid", INTEGER, "Process ID of this streamq."),
     Column("uuid", TEXT, "The host's UUID (DMI product uuid, else machine-id)."),
@@ -118,7 +112,7 @@ def _info_row(ctx) -> dict:
 
     from .._version import __version__
 
-    daemon = _daemon(ctx)
+    daemon = daemon_of(ctx)
     return {
         "pid": os.getpid(),
         "uuid": sysinfo.host_uuid(),
@@ -167,7 +161,7 @@ def gen_osquery_info(ctx):
 
 
 def _schedule_rows(ctx):
-    daemon = _daemon(ctx)
+    daemon = daemon_of(ctx)
     if daemon is None:
         return
     for name, rt in sorted(daemon.queries.items()):
@@ -269,7 +263,7 @@ def gen_osquery_schedule(ctx):
     cost=10,
 )
 def gen_streamq_sinks(ctx):
-    daemon = _daemon(ctx)
+    daemon = daemon_of(ctx)
     if daemon is None:
         return
     for name, sink in sorted(daemon.sinks.items()):
@@ -310,7 +304,7 @@ def gen_streamq_sinks(ctx):
     cost=1,
 )
 def gen_streamq_fleet(ctx):
-    daemon = _daemon(ctx)
+    daemon = daemon_of(ctx)
     fleet = daemon.fleet if daemon is not None else None
     if fleet is None:
         return
@@ -339,7 +333,7 @@ def gen_streamq_fleet(ctx):
     cost=1,
 )
 def gen_streamq_control(ctx):
-    daemon = _daemon(ctx)
+    daemon = daemon_of(ctx)
     control = daemon.control if daemon is not None else None
     if control is None:
         return

@@ -14,16 +14,12 @@ import re
 
 from ..sql import schema
 from ..sql.schema import BIGINT, INTEGER, TEXT, Column, table
-from ._common import lazy_module
+from ..sql.session import DaemonHandle
+from ._common import daemon_of, lazy_module
 
 plugins = lazy_module("streamq.sql.plugins")
 
 _INSTANCE_SECTIONS = ("queries", "sinks")  # named instances, not settings
-
-
-def _daemon(ctx):
-    session = ctx.session
-    return getattr(session, "daemon", None) if session is not None else None
 
 
 def _default_config() -> tuple[dict, str]:
@@ -96,8 +92,8 @@ def _lookup(raw: dict, dotted: str):
 )
 def gen_osquery_flags(ctx):
     defaults, text = _default_config()
-    daemon = _daemon(ctx)
-    raw = getattr(getattr(daemon, "config", None), "raw", None) or {}
+    daemon = daemon_of(ctx)
+    raw = daemon.config.raw if daemon is not None else {}
     for name, default in _flatten(defaults):
         current = _lookup(raw, name)
         yield {
@@ -110,12 +106,11 @@ def gen_osquery_flags(ctx):
         }
 
 
-def _pack_files(daemon) -> list[str]:
+def _pack_files(daemon: DaemonHandle | None) -> list[str]:
     import glob
 
-    packs = getattr(getattr(daemon, "config", None), "packs", None)
     files = []
-    for pattern in getattr(packs, "paths", ()):
+    for pattern in daemon.config.packs.paths if daemon is not None else ():
         files.extend(sorted(glob.glob(pattern)))
     return list(dict.fromkeys(files))
 
@@ -136,8 +131,8 @@ def _pack_files(daemon) -> list[str]:
     cost=10,
 )
 def gen_osquery_packs(ctx):
-    daemon = _daemon(ctx)
-    scheduled = set(getattr(getattr(daemon, "scheduler", None), "queries", {}) or {})
+    daemon = daemon_of(ctx)
+    scheduled = set(daemon.queries) if daemon is not None else set()
     for path in _pack_files(daemon):
         try:
             with open(path, encoding="utf-8") as f:
@@ -232,8 +227,8 @@ def gen_osquery_registry(ctx):
         owner = 0 if builtin else owners.get(spec.module.split(".", 1)[0], 0)
         yield {"registry": "table", "name": name, "owner_uuid": owner, "internal": int(builtin), "active": 1}
     session = ctx.session
-    statuses = getattr(getattr(session, "rings", None), "status", None) or {}
-    for status in {s.source: s for s in statuses.values() if getattr(s, "source", None)}.values():
+    statuses = session.rings.status if session is not None else {}
+    for status in {s.source: s for s in statuses.values() if s.source}.values():
         yield {
             "registry": "event_source",
             "name": status.source,
@@ -241,5 +236,6 @@ def gen_osquery_registry(ctx):
             "internal": 1,
             "active": int(bool(status.active)),
         }
-    for name in sorted(getattr(_daemon(ctx), "sinks", None) or {}):
+    daemon = daemon_of(ctx)
+    for name in sorted(daemon.sinks if daemon is not None else {}):
         yield {"registry": "sink", "name": name, "owner_uuid": 0, "internal": 1, "active": 1}

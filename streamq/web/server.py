@@ -16,6 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ..config.sections import FleetOptions, WebOptions, parse_listen
+from ..daemon.handle import DaemonServices
 from ..errors import ConfigError
 from ..sql.readonly import Limits
 from .api import Api
@@ -98,7 +99,7 @@ def _tls_context(options: WebOptions) -> ssl.SSLContext | None:
     return context
 
 
-async def start_web(daemon) -> WebServer | None:
+async def start_web(daemon: DaemonServices) -> WebServer | None:
     """The daemon's console, listening, when ``[web] listen`` is set; a console that cannot
     start is logged and left out: the daemon's queries do not depend on it."""
     from .backend import DaemonBackend
