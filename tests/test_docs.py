@@ -133,3 +133,42 @@ def test_the_readme_table_count_is_the_registry_count():
 
     (count,) = re.findall(r"\.\.\. (\d+) tables\)", (ROOT / "README.md").read_text())
     assert int(count) == len(load_tables())
+
+
+# -- docs/architecture.md's worked source: one module plus one SOURCES entry ------------------------
+
+SOURCE_CHECK = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from streamq.sources import SOURCES, SourceEntry
+SOURCES["loadavg"] = SourceEntry("loadavg_example:LoadavgSource", ("load_events",))
+import streamq
+from streamq.config.loader import load
+from streamq.daemon.check import check
+with streamq.connect() as conn:
+    assert conn.query("SELECT count(*) AS n FROM load_events") == [{"n": 0}]
+report = check(load(sys.argv[2]))  # a config that names the query, not the source
+assert report.ok, report.errors
+print("ok")
+"""
+
+
+def test_the_architecture_source_needs_only_its_module_and_its_entry(tmp_path):
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text.split("### A source", 1)[1].split("### A sink", 1)[0]
+    module = re.findall(r"^```python\n(.*?)^```$", section, flags=re.M | re.S)[0]
+    (tmp_path / "loadavg_example.py").write_text(module)
+    config = tmp_path / "streamq.toml"
+    config.write_text(
+        f'[state]\npath = "{tmp_path}/state.db"\n[sinks.out]\ntype = "stdout"\n'
+        '[queries.load]\nsql = "SELECT load1 FROM load_events"\non = ["load_events"]\nsinks = ["out"]\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", SOURCE_CHECK, str(tmp_path), str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

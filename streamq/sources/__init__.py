@@ -42,6 +42,18 @@ SOURCES: dict[str, SourceEntry] = {
 }
 
 
+def declare_tables() -> None:
+    """Import each source whose event tables no table module declared: a source may declare
+    its table next to its code (make_event_table in its module), and ``streamq query``,
+    ``tables``, ``--follow`` and a config that does not name the source still see it. The
+    built-in sources' tables are declared in tables/, so this imports nothing for them."""
+    from ..sql.schema import REGISTRY
+
+    for entry in SOURCES.values():
+        if entry.tables is not None and not all(table in REGISTRY for table in entry.tables):
+            entry.load()
+
+
 def kind_of(key: str) -> str:
     """The registry key of a configured source: ``"jsonl.app"`` -> ``"jsonl"``."""
     return key.split(".", 1)[0]

@@ -25,6 +25,7 @@ def load_tables() -> dict[str, schema.Table]:
         from . import plugins
 
         plugins.load_target(plugins.BUILTIN)  # a broken built-in table is a bug: let it raise
+        plugins.load_target(plugins.SOURCE_TABLES)
         for name, err in plugins.load_plugins():
             # A broken plugin must not take the built-in tables down, nor vanish unseen.
             PLUGIN_ERRORS.append(f"plugin {name} not loaded: {type(err).__name__}: {err}")

@@ -16,6 +16,8 @@ GROUP = "streamq.tables"
 # The built-in tables come in through the same door as a plugin's (Datasette's DEFAULT_PLUGINS):
 # the engine names no table module, and an uninstalled checkout still has its tables.
 BUILTIN = "streamq.tables:load_builtin"
+# Then the event tables a source declares in its own module (streamq.sources.SOURCES).
+SOURCE_TABLES = "streamq.sources:declare_tables"
 
 
 def entry_point_modules(group: str = GROUP) -> list[str]:
