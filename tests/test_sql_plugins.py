@@ -133,3 +133,23 @@ def test_the_plugin_table_passes_the_leak_check(plugin_path):
     report = json.loads(result.stdout)
     assert report["leak_check"]["leaking"] is False
     assert report["rows_per_run"] == len(_truth())
+
+
+def test_a_plugin_that_fails_part_way_is_skipped_whole(tmp_path):
+    """docs/writing-tables.md: a plugin that raises (here: a table name already taken) is
+    skipped, so the table it declared before failing is not there either."""
+    (tmp_path / "streamq_clash.py").write_text(
+        "import streamq\n"
+        "from streamq import TEXT, Column\n\n\n"
+        "def register():\n"
+        "    for name in ('clash_first', 'processes'):\n"
+        "        streamq.table(name, 'A table.', [Column('x', TEXT, 'X.')])(lambda ctx: iter(()))\n"
+    )
+    info = tmp_path / "streamq_clash-0.1.dist-info"
+    info.mkdir()
+    (info / "entry_points.txt").write_text("[streamq.tables]\nclash = streamq_clash:register\n")
+    result = _run(tmp_path, "tables")
+    assert result.returncode == 0, result.stderr
+    names = result.stdout.split()
+    assert "processes" in names and "clash_first" not in names
+    assert "plugin streamq_clash:register not loaded: ValueError: table processes is registered twice" in result.stderr

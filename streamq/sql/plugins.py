@@ -54,13 +54,18 @@ def _read_group(path: str, group: str) -> list[str]:
 
 def load_plugins(group: str = GROUP) -> list[tuple[str, Exception]]:
     """Import every registered table module (calling ``module:function`` targets); return failures."""
+    from .schema import REGISTRY
+
     failures = []
     for name in entry_point_modules(group):
         if name == BUILTIN:
             continue  # loaded first, on its own (streamq.sql.connection.load_tables)
+        before = set(REGISTRY)
         try:
             load_target(name)
         except Exception as err:  # a broken plugin must not take the built-in tables down
+            for added in set(REGISTRY) - before:
+                del REGISTRY[added]  # skipped whole: not the tables it declared before failing
             failures.append((name, err))
     return failures
 
