@@ -83,7 +83,7 @@ async def start_control(daemon: DaemonServices) -> ControlServer | None:
 
 
 class ControlServer:
-    def __init__(self, daemon: DaemonServices, path: str, limits: Limits, *, idle_timeout: float = 30.0) -> None:
+    def __init__(self, daemon: DaemonServices, path: str, limits: Limits, *, idle_timeout: float) -> None:
         self.daemon = daemon
         self.path = os.path.abspath(path)
         self.limits = limits
