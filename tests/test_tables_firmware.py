@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from test_host_efivars import signature_list
 
 from streamq.host import efivars
 from streamq.tables import firmware
@@ -66,12 +67,6 @@ def _certificate(name: str) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
 
-def _signature_list(type_guid: uuid.UUID, signatures: list[bytes]) -> bytes:
-    size = 16 + len(signatures[0])
-    body = b"".join(uuid.uuid4().bytes_le + s for s in signatures)
-    return struct.pack("<16sIII", type_guid.bytes_le, 28 + len(body), 0, size) + body
-
-
 def _openssl(der: bytes, *args: str) -> str:
     return subprocess.run(
         ["openssl", "x509", "-inform", "DER", "-noout", *args], input=der, capture_output=True, check=True
@@ -80,11 +75,11 @@ def _openssl(der: bytes, *args: str) -> str:
 
 def test_secureboot_certificates_from_db_and_dbx(tmp_path):
     allowed, revoked = _certificate("Allowed CA"), _certificate("Revoked CA")
-    hashes_list = _signature_list(SHA256_TYPE, [os.urandom(32), os.urandom(32)])  # dbx holds hashes too: skipped
+    hashes_list = signature_list(SHA256_TYPE, [os.urandom(32), os.urandom(32)])  # dbx holds hashes too: skipped
     db = tmp_path / f"db-{efivars.IMAGE_SECURITY_DATABASE}"
     dbx = tmp_path / f"dbx-{efivars.IMAGE_SECURITY_DATABASE}"
-    db.write_bytes(ATTRS + _signature_list(efivars.CERT_X509, [allowed]))
-    dbx.write_bytes(ATTRS + hashes_list + _signature_list(efivars.CERT_X509, [revoked]))
+    db.write_bytes(ATTRS + signature_list(efivars.CERT_X509, [allowed]))
+    dbx.write_bytes(ATTRS + hashes_list + signature_list(efivars.CERT_X509, [revoked]))
     rows = list(firmware.secureboot_certificate_rows(str(tmp_path)))
     assert [(r["common_name"], r["revoked"], r["path"]) for r in rows] == [
         ("Allowed CA", 0, str(db)),
@@ -95,8 +90,3 @@ def test_secureboot_certificates_from_db_and_dbx(tmp_path):
         assert row["sha1"] == fingerprint.replace(":", "").lower()
         assert row["is_ca"] == 1 and row["self_signed"] == 1
         assert row["not_valid_before"] == 1704067200
-
-
-def test_truncated_signature_list_stops_cleanly():
-    data = _signature_list(efivars.CERT_X509, [b"x" * 40])
-    assert list(efivars.x509_signatures(data[:-10])) == []
