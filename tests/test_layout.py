@@ -170,3 +170,10 @@ def test_the_daemon_is_reached_through_its_declared_handle():
                 if "daemon" in text:
                     wrong.append(f"{name}:{node.lineno} {text}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_readme_layout_has_a_line_per_package():
+    text = (ROOT / "README.md").read_text().split("## Layout", 1)[1].split("```", 2)[1]
+    packages = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py"))
+    missing = [name for name in packages if f"\n  {name}/ " not in text]
+    assert not missing, f"README.md's Layout tree lacks {missing}"
