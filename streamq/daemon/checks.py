@@ -22,7 +22,7 @@ from ..config.sections import Config
 from ..config.validation import Validator
 from ..errors import ConfigError, QueryError
 from ..sources import SOURCES, kind_of
-from ..sources.records import declared_layout
+from ..sources.records import declared_layout, filled_columns
 from ..stream.pipeline import WINDOW_NAMES
 from ..stream.sqlcheck import batch_dependence, result_names
 from .queries import QuerySpec
@@ -74,9 +74,7 @@ def learn_columns(config: Config, sqls: Iterable[str]) -> dict[str, list[str]]:
 def _learn(db: apsw.Connection, sql: str, tables: Mapping[str, Any], learned: dict[str, list[str]]) -> None:
     for _ in range(_MAX_LEARNED):
         for table, (key, options) in tables.items():
-            fixed = ["raw", "eid", "time"] + (["arrival_time"] if getattr(options, "time", None) else [])
-            if kind_of(key) == "mqtt":
-                fixed.append("topic")
+            fixed = filled_columns(key, getattr(options, "time", None))
             cols = ", ".join(f'"{c}"' for c in [*learned[table], *fixed])
             db.execute(f'DROP TABLE IF EXISTS temp."{table}"; CREATE TEMP TABLE "{table}" ({cols})')
         try:

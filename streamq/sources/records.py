@@ -44,6 +44,17 @@ _declared: dict[str, tuple] = {}
 _layouts: dict[str, tuple[dict[str, str], str | None]] = {}
 
 
+def filled_columns(source: str, time_field: str | None, *, topic: bool | None = None) -> tuple[str, ...]:
+    """The columns streamq fills in a jsonl/mqtt source's table (lowercase), not the record:
+    raw, time, eid; topic for MQTT; arrival_time when ``time`` is the record's own."""
+    from ..tables.events import ARRIVAL
+
+    if topic is None:
+        topic = source.split(".", 1)[0] == "mqtt"
+    reserved = (*RESERVED, "topic") if topic else RESERVED
+    return (*reserved, ARRIVAL) if time_field is not None else reserved
+
+
 def declare_record_table(
     table: str,
     columns: Mapping[str, str],
@@ -65,11 +76,8 @@ def declare_record_table(
     from ..sql.connection import load_tables
     from ..tables.events import ARRIVAL, make_event_table
 
-    if topic is None:
-        topic = source.split(".", 1)[0] == "mqtt"
-    reserved = (*RESERVED, "topic") if topic else RESERVED
-    if time_field is not None:
-        reserved = (*reserved, ARRIVAL)
+    reserved = filled_columns(source, time_field, topic=topic)
+    topic = "topic" in reserved
     for name in columns:
         if name.lower() in reserved:
             raise ConfigError(
