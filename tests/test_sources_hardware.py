@@ -13,7 +13,7 @@ from source_harness import running
 
 from conftest import run_cli
 from streamq.ring import Rings
-from streamq.sources.hardware import HardwareSource, event_row, parse_uevent_message
+from streamq.sources.hardware import HardwareSource, hardware_event_row, parse_uevent_message
 
 LO_UEVENT = "/sys/class/net/lo/uevent"
 # A datagram the kernel sent here for `echo change > /sys/class/net/lo/uevent`.
@@ -56,7 +56,7 @@ async def test_lo_change_event():
 def test_parse_captured_message():
     env = parse_uevent_message(CAPTURED)
     assert env["ACTION"] == "change" and env["DEVPATH"] == "/devices/virtual/net/lo" and env["IFINDEX"] == "1"
-    row = event_row(env, udev_root="/nonexistent")
+    row = hardware_event_row(env, udev_root="/nonexistent")
     assert row["action"] == "change" and row["path"] == "/sys/devices/virtual/net/lo" and row["type"] == "net"
     assert parse_uevent_message(b"libudev\x00\xfe\xed\xca\xfe" + CAPTURED) is None
     assert parse_uevent_message(b"no separator here") is None
@@ -68,7 +68,7 @@ def test_usb_product_and_devnode():
         b"\x00SUBSYSTEM=usb\x00DEVNAME=bus/usb/001/004\x00DEVTYPE=usb_device\x00PRODUCT=46d/c52b/1201\x00"
         b"TYPE=0/0/0\x00DRIVER=usb\x00MAJOR=189\x00MINOR=3\x00SEQNUM=5\x00"
     )
-    row = event_row(env, udev_root="/nonexistent")
+    row = hardware_event_row(env, udev_root="/nonexistent")
     assert row["path"] == "/dev/bus/usb/001/004"
     assert (row["type"], row["driver"], row["vendor_id"], row["model_id"], row["revision"]) == (
         "usb_device",

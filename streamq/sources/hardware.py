@@ -80,7 +80,7 @@ def _usb_ids(product: str | None) -> tuple[str | None, str | None, str | None]:
         return None, None, None
 
 
-def event_row(env: dict[str, str], udev_root: str = "/run/udev/data") -> dict:
+def hardware_event_row(env: dict[str, str], udev_root: str = "/run/udev/data") -> dict:
     """A hardware_events row from a uevent's environment, enriched from udev and sysfs."""
     devpath = env["DEVPATH"]
     action = env["ACTION"]
@@ -144,4 +144,4 @@ class HardwareSource(Source):
         if env is None:
             self.status.skipped += 1
             return
-        self.ring.append(event_row(env))  # uevents lost to an overflow cannot be recovered: no resync
+        self.ring.append(hardware_event_row(env))  # uevents lost to an overflow cannot be recovered: no resync

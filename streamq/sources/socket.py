@@ -179,7 +179,7 @@ class Owners:
         return self._container[pid]
 
 
-def event_row(
+def socket_event_row(
     action: str, inode: int, s: Sock, owner: tuple[int, int] | None, exe: str | None, container: Container | None = None
 ) -> dict:
     row = {
@@ -281,7 +281,7 @@ class SocketSource(Source):
                 owner = self.owners.owner.get(inode)
                 exe = self.owners.exe(owner[0]) if owner is not None and s.family != AF_UNIX else None
                 container = self.owners.container(owner[0]) if owner is not None else None
-                append(event_row(action, inode, s, owner, exe, container))
+                append(socket_event_row(action, inode, s, owner, exe, container))
         if len(current) != len(known) or changes:
             self.owners.forget(known.keys() - current.keys())
         return current
