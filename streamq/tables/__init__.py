@@ -48,6 +48,7 @@ BUILTIN_MODULES = (
     "streamq.tables.cloud",
     "streamq.tables.cpu_registers",
     "streamq.tables.config_trees",
+    "streamq.tables.security_agents",
 )
 
 
