@@ -76,8 +76,9 @@ class FileSource(Source):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.algorithms: list[str] = list(self.options.hash)
-        self.max_bytes: int = self.options.hash_max_bytes
+        # A source built on this one (yara) may have no hashing options.
+        self.algorithms: list[str] = list(getattr(self.options, "hash", ()))
+        self.max_bytes: int = getattr(self.options, "hash_max_bytes", 0)
         self.excluded = Excludes(list(self.options.exclude))
         self.watches: list[Watch] = []
         self.ready = threading.Event()  # set once the first watches are in place
@@ -94,9 +95,14 @@ class FileSource(Source):
         self._limit_hit = False
 
     @classmethod
-    def warnings(cls, options: FileOptions) -> list[str]:
+    def patterns(cls, options: Any) -> list[str]:
+        """The osquery-style patterns ``options`` asks to watch."""
+        return list(options.paths)
+
+    @classmethod
+    def warnings(cls, options: Any) -> list[str]:
         out = []
-        for pattern in options.paths:
+        for pattern in cls.patterns(options):
             try:
                 watch = plan(pattern)
             except ValueError:
@@ -108,9 +114,9 @@ class FileSource(Source):
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        patterns = list(self.options.paths)
+        patterns = self.patterns(self.options)
         if not patterns:
-            raise SourceUnavailable("file_events: no paths to watch (set paths in [sources.file])")
+            raise SourceUnavailable(f"{self.table}: no paths to watch (set paths in [sources.{self.name}])")
         for pattern in patterns:
             try:
                 self.watches.append(plan(pattern))
@@ -219,11 +225,7 @@ class FileSource(Source):
         """
         try:
             if marker:
-                text = decode_path(root)
-                row = {"target_path": text, "category": self._category_of_root(text), "action": "RESCAN"}
-                row["transaction_id"] = 0
-                row.update(stat_columns(root)[0])
-                self.ring.append(row)
+                self._rescan_marker(root)
             for path in _walk(root, recursive):
                 text = decode_path(path)
                 category = self._category(text)
@@ -237,6 +239,13 @@ class FileSource(Source):
                 self._submit(row, path, hash_it=stat.S_ISREG(st.st_mode))
         except Exception as err:  # a thread's failure must show in status, not vanish
             self.status.error(f"rescan of {decode_path(root)} failed: {err}")
+
+    def _rescan_marker(self, root: bytes) -> None:
+        text = decode_path(root)
+        row = {"target_path": text, "category": self._category_of_root(text), "action": "RESCAN"}
+        row["transaction_id"] = 0
+        row.update(stat_columns(root)[0])
+        self.ring.append(row)
 
     def _category(self, text: str) -> str | None:
         if self.excluded(text):
