@@ -36,6 +36,13 @@ exclude = "/etc/mtab"
 hash = ["sha256", "md5"]
 hash_max_bytes = 1000
 
+[sources.yara]
+paths = { uploads = ["/srv/upload/%%"] }
+file_paths = { uploads = ["base"] }
+signatures = { base = ["/etc/streamq/rules.yar"] }
+exclude = ["/srv/upload/tmp"]
+max_pending = 500
+
 [sources.socket]
 enabled = false
 interval = 2

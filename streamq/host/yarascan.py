@@ -72,6 +72,19 @@ def _compiled_group(files: tuple[str, ...]):
     return _yara().compile(filepaths={str(i): f for i, f in enumerate(files)})
 
 
+def group_rules(files: Iterable[str]):
+    """The rule files of a signature group compiled together (one namespace each).
+
+    Raises OSError or yara.Error (yara_error() names it) for a file that is missing or does not compile.
+    """
+    return _compiled_group(tuple(files))
+
+
+def yara_error() -> type[Exception]:
+    """yara-python's error class (scan and compile errors derive from it)."""
+    return _yara().Error
+
+
 RULE_COLUMNS = ("sig_group", "sigfile", "sigrule")
 
 

@@ -30,6 +30,7 @@ class SourceEntry:
 SOURCES: dict[str, SourceEntry] = {
     "process": SourceEntry("streamq.sources.process:ProcessSource", ("process_events",)),
     "file": SourceEntry("streamq.sources.file:FileSource", ("file_events",)),
+    "yara": SourceEntry("streamq.sources.yara:YaraSource", ("yara_events",)),
     "socket": SourceEntry("streamq.sources.socket:SocketSource", ("socket_events",)),
     "network": SourceEntry("streamq.sources.network:NetworkSource", ("network_events",)),
     "hardware": SourceEntry("streamq.sources.hardware:HardwareSource", ("hardware_events",)),

@@ -240,6 +240,21 @@ FILE_EVENTS = make_event_table(
     examples=("SELECT target_path, action FROM file_events",),
 )
 
+YARA_EVENTS = make_event_table(
+    "yara_events",
+    "Watched files that matched YARA rules when written or moved in, from inotify (source `yara`).",
+    [
+        Column("target_path", TEXT, "Path of the file scanned."),
+        Column("category", TEXT, "The category of watched paths ([sources.yara] paths) it lies in."),
+        Column("action", TEXT, "UPDATED (closed after writing), MOVED_TO, or CREATED (found by a rescan)."),
+        Column("matches", TEXT, "Names of the matching rules, comma-separated."),
+        Column("count", INTEGER, "Number of matching rules."),
+        Column("strings", TEXT, "Matching strings as $identifier:hex offset, comma-separated."),
+        Column("tags", TEXT, "Tags of the matching rules, comma-separated."),
+    ],
+    examples=("SELECT target_path, matches, strings FROM yara_events",),
+)
+
 SOCKET_EVENTS = make_event_table(
     "socket_events",
     "Sockets that started listening, connected, were accepted or closed, from sock_diag polling.",
