@@ -149,3 +149,4 @@ async def test_not_configured_or_broken_rules_say_why(tmp_path, rule_file):
     with pytest.raises(SourceUnavailable):
         await asyncio.wait_for(missing.run(), 30)
     assert "no signature group 'nope'" in missing.status.last_error
+    assert YaraSource.warnings(missing.options) == ["file_paths category 'uploads': no signature group 'nope'"]

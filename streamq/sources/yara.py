@@ -79,6 +79,10 @@ class YaraSource(FileSource):
         for category in options.file_paths:
             if category not in options.paths:
                 out.append(f"file_paths category {category!r} has no paths in [sources.yara] paths")
+            if options.signatures:  # else the [yara] section's groups, known when the source starts
+                for group in options.file_paths[category]:
+                    if group not in options.signatures:
+                        out.append(f"file_paths category {category!r}: no signature group {group!r}")
         return out
 
     # -- lifecycle ------------------------------------------------------------------------------
