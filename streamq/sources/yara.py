@@ -95,6 +95,7 @@ class YaraSource(FileSource):
         self._rules = await asyncio.to_thread(self._compile)
         if not self._rules:
             raise SourceUnavailable(f"{self.table}: no signature group compiled ({self.status.last_error})")
+        self._pending = 0  # a restart after a failure: scans the old worker dropped are not waiting
         self._scanner = ThreadPoolExecutor(1, thread_name_prefix="streamq-yara")
         try:
             await super().run()
