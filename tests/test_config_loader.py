@@ -58,6 +58,11 @@ enabled = true
 mode = "multicast"
 event_timeout = "250ms"
 
+[sources.syslog]
+enabled = true
+socket = "/run/streamq/syslog.sock"
+udp = "[::1]:514"
+
 [sources.jsonl.app]
 path = "/var/log/app.jsonl"
 columns = { level = "text", code = "INTEGER", took = "REAL" }
@@ -95,6 +100,7 @@ def test_every_documented_key():
     assert sources["socket"] == {"enabled": False, "interval": 2.0, "connections_interval": 1.0}
     assert sources["network"] == {"enabled": True}
     assert sources["hardware"] == {"enabled": False}
+    assert sources["syslog"] == {"enabled": True, "socket": "/run/streamq/syslog.sock", "udp": "[::1]:514"}
     jsonl = sources["jsonl.app"]
     assert set(jsonl) == set(fields_of(SOURCES["jsonl"].load().Options))  # defaults filled for keys not set
     assert {k: jsonl[k] for k in config.raw["sources"]["jsonl"]["app"]} == {
@@ -146,6 +152,8 @@ def test_defaults():
         ("[sources.file]\nhash = ['crc32']\n", 2, "sources.file.hash", "'crc32'"),
         ("[sources.file]\nhash_max_bytes = 1.5\n", 2, "sources.file.hash_max_bytes", "integer"),
         ("[sources.socket]\ninterval = 'soon'\n", 2, "sources.socket.interval", "duration"),
+        ("[sources.syslog]\nudp = '514'\n", 2, "sources.syslog.udp", "HOST:PORT"),
+        ("[sources.syslog]\nsocket = 5\n", 2, "sources.syslog.socket", "string"),
         ("[sources.jsonl.app]\npath = 5\n", 2, "sources.jsonl.app.path", "string"),
         ("[sources.jsonl.app]\ncolumns = { a = 'BLOB' }\n", 2, "sources.jsonl.app.columns", "type must be"),
         ("[sources.jsonl.app]\ncolumns = { 'a b' = 'TEXT' }\n", 2, "sources.jsonl.app.columns", "identifier"),

@@ -38,6 +38,7 @@ SOURCES: dict[str, SourceEntry] = {
         "streamq.sources.audit:AuditSource",
         ("user_events", "process_file_events", "selinux_events", "apparmor_events", "seccomp_events"),
     ),
+    "syslog": SourceEntry("streamq.sources.syslog:SyslogSource", ("syslog_events",)),
     "jsonl": SourceEntry("streamq.sources.jsonl:JsonlSource", None),
     "mqtt": SourceEntry("streamq.sources.mqtt:MqttSource", None),
 }

@@ -314,3 +314,18 @@ HARDWARE_EVENTS = make_event_table(
     ],
     examples=("SELECT action, path FROM hardware_events",),
 )
+
+SYSLOG_EVENTS = make_event_table(
+    "syslog_events",
+    "Syslog messages (RFC 3164 and RFC 5424) received on the syslog source's socket.",
+    [
+        EVENT_TIME,
+        Column("datetime", TEXT, "The message's own timestamp, RFC 3339 text."),
+        Column("host", TEXT, "Hostname in the message; this host's name for a local sender that gives none."),
+        Column("severity", INTEGER, "Syslog severity: 0 (emerg) to 7 (debug)."),
+        Column("facility", TEXT, "Syslog facility, as rsyslog names it: kern, user, auth, daemon, local0, ..."),
+        Column("tag", TEXT, "RFC 5424 APP-NAME, or the RFC 3164 tag before ':' (with its [pid])."),
+        Column("message", TEXT, "The message text."),
+    ],
+    examples=("SELECT datetime, host, severity, facility, tag, message FROM syslog_events",),
+)
