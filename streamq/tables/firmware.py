@@ -1,9 +1,10 @@
 """Firmware tables: the BIOS or UEFI identity, the tables it hands over (ACPI, SMBIOS), CPUID,
-the physical memory map, and UEFI secure boot with its certificates.
+the physical memory map, UEFI secure boot with its certificates, and the Intel ME's version.
 
 Read from /sys/class/dmi/id, /sys/firmware, /proc/iomem, efivarfs and the
 kernel's cpuid driver (or /proc/cpuinfo): see :mod:`streamq.host.sysdevices`,
-:mod:`streamq.host.hwdata`, :mod:`streamq.host.efivars` and :mod:`streamq.host.cpuid`.
+:mod:`streamq.host.hwdata`, :mod:`streamq.host.efivars`, :mod:`streamq.host.cpuid` and
+:mod:`streamq.host.intelme` (the mei driver's /dev/mei0).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ._common import lazy_module
 cpuid = lazy_module("streamq.host.cpuid")
 efivars = lazy_module("streamq.host.efivars")
 hwdata = lazy_module("streamq.host.hwdata")
+intelme = lazy_module("streamq.host.intelme")
 sysdevices = lazy_module("streamq.host.sysdevices")
 sysinfo = lazy_module("streamq.host.sysinfo")
 x509info = lazy_module("streamq.host.x509info")
@@ -249,3 +251,19 @@ _CERT_FIELDS = (
 )
 def gen_secureboot_certificates(ctx):
     yield from secureboot_certificate_rows(efivars.EFIVARS)
+
+
+@table(
+    "intel_me_info",
+    "Intel Management Engine firmware version, asked through the mei driver; no row without one (needs root).",
+    [Column("version", TEXT, "Firmware version: major.minor.hotfix.build.")],
+    examples=("SELECT version FROM intel_me_info",),
+    cost=1,
+)
+def gen_intel_me_info(ctx):
+    try:
+        version = intelme.firmware_version()
+    except PermissionError:
+        return  # /dev/mei0 is root's: no rows (the CLI's note says so, tables.privileges)
+    if version is not None:
+        yield {"version": version}

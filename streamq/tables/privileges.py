@@ -21,6 +21,7 @@ WITHOUT_ROOT: dict[str, str] = {
     "cpu_info": "SMBIOS is root's only: no rows",
     "smbios_tables": "SMBIOS is root's only: no rows",
     "acpi_tables": "the ACPI tables are root's only: no rows",
+    "intel_me_info": "/dev/mei0 is root's only: no rows",
     "iptables": "reading the rules needs CAP_NET_ADMIN: no rows",
     "authorized_keys": "other users' home directories may be unreadable",
     "known_hosts": "other users' home directories may be unreadable",
