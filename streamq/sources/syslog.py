@@ -101,7 +101,7 @@ class SyslogSource(Source):
     @classmethod
     def warnings(cls, options: SourceOptions) -> list[str]:
         if getattr(options, "socket", None) is None and getattr(options, "udp", None) is None:
-            return ["syslog: no socket or udp address is configured; syslog_events stays empty"]
+            return ["no socket or udp address is configured; syslog_events stays empty"]
         return []
 
     async def run(self) -> None:
