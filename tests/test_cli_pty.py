@@ -138,6 +138,8 @@ def test_bash_completion_from_the_parser(tmux):
     assert retry(lambda: "streamq schema listening_ports" in session.screen(), timeout=15), session.screen()
     session.keys("C-u", "streamq run --log-level w", "Tab")
     assert retry(lambda: "--log-level warning" in session.screen(), timeout=10), session.screen()
+    session.keys("C-u", "streamq completion z", "Tab")  # a positional's choices
+    assert retry(lambda: "$ streamq completion zsh" in session.screen(), timeout=10), session.screen()
 
 
 def test_zsh_completion_from_the_parser(tmux, tmp_path):
@@ -155,3 +157,5 @@ def test_zsh_completion_from_the_parser(tmux, tmp_path):
     assert retry(lambda: "% streamq run --log-level" in session.screen(), timeout=10), session.screen()
     session.keys("w", "Tab")
     assert retry(lambda: "--log-level warning" in session.screen(), timeout=10), session.screen()
+    session.keys("C-u", "streamq completion b", "Tab")  # a positional's choices
+    assert retry(lambda: "% streamq completion bash" in session.screen(), timeout=10), session.screen()

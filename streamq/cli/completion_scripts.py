@@ -23,6 +23,7 @@ class Command:
     flags: list[tuple[list[str], str]] = field(default_factory=list)  # (option strings, help)
     valued: list[tuple[list[str], str, str, list[str]]] = field(default_factory=list)  # (+ metavar, choices)
     positional: list[str] = field(default_factory=list)  # metavars
+    choices: list[str] = field(default_factory=list)  # of the positionals that have them (completion bash|zsh)
     children: dict[str, Command] = field(default_factory=dict)
 
 
@@ -36,6 +37,7 @@ def walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = (), help: str 
                 command.children[name] = walk(child, (*path, name), helps.get(name, ""))
         elif not action.option_strings:
             command.positional.append(str(action.metavar or action.dest))
+            command.choices += [str(c) for c in action.choices or ()]
         elif action.nargs == 0:
             command.flags.append((list(action.option_strings), action.help or ""))
         else:
@@ -68,7 +70,7 @@ def bash(parser: argparse.ArgumentParser) -> str:
             if reply:
                 values += [f'"{key}|{o}") COMPREPLY=($({reply} -- "$cur")); return ;;' for o in options]
         every = [o for options, _ in c.flags for o in options] + [o for v in c.valued for o in v[0]]
-        words.append(f'"{key}") words="{" ".join([*c.children, *every])}" ;;')
+        words.append(f'"{key}") words="{" ".join([*c.children, *c.choices, *every])}" ;;')
         if "TABLE" in c.positional:
             tables.append(f'"{key}"')
     lines = [
@@ -136,7 +138,8 @@ def _zsh_function(c: Command) -> list[str]:
         ]
     else:
         positional = [
-            "'*:table:($(streamq tables 2>/dev/null))'" if p == "TABLE" else f"'*:{p.lower()}:_files'"
+            "'*:table:($(streamq tables 2>/dev/null))'" if p == "TABLE" else f"'1:{p.lower()}:({' '.join(c.choices)})'"
+            if c.choices else f"'*:{p.lower()}:_files'"
             if p in _FILE_METAVARS else f"'*:{p.lower()}: '"
             for p in c.positional[:1]
         ]  # fmt: skip
