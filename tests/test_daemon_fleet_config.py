@@ -370,6 +370,17 @@ def test_forged_tampered_replayed_and_mistargeted_fragments_are_refused_and_coun
     assert retry(lambda: b.scheduled(name) == [f"{name}/q"])
     reports = {r["host"]: r for r in json.loads(status(mosquitto).stdout) if r["fragment"] == name}
     assert {h: r["state"] for h, r in reports.items()} == {"a": "skipped", "b": "applied", "c": "skipped"}
+    # A forged version on the broker: `fleet status` shows every host refused it (it holds no good
+    # version to report, so it must not read as still pending), and b keeps running version 3.
+    publish_raw(mosquitto, topic, signed(name, 4, query_toml(evil=STABLE), key="not the fleet key"))
+
+    def shown() -> dict[str, tuple]:
+        rows = [r for r in json.loads(status(mosquitto).stdout) if r["fragment"] == name]
+        return {r["host"]: (r["state"], r["applied"], r["reason"]) for r in rows}
+
+    refused = "version 4: bad signature"
+    expected = {"a": ("refused", None, refused), "b": ("refused", 3, refused), "c": ("refused", None, refused)}
+    assert retry(lambda: shown() == expected, timeout=10), shown()
 
 
 # The CLI applies the config loader's rules before it sends anything; what only a host can

@@ -188,6 +188,11 @@ def status_rows(view: FleetView) -> list[list[Any]]:
             broker = view.fragments.get(name, {}).get("version")
             if isinstance(broker, int) and not (isinstance(entry.get("version"), int) and entry["version"] >= broker):
                 state, reason = "pending", f"version {broker} not taken yet"
+                # Reported since the push, yet not taken, with an error: the host refused it (a bad
+                # signature leaves no version to report, so without this it would look pending forever).
+                pushed = view.fragments[name].get("ts")
+                if entry.get("last_error") and isinstance(ts, int) and isinstance(pushed, int) and ts >= pushed:
+                    state, reason = "refused", f"version {broker}: {entry['last_error']}"
             rows.append([host, status, seen, labels, name, entry.get("version"), state, entry.get("applied"), reason])
         if not names:
             rows.append([host, status, seen, labels, None, None, None, None, None])
