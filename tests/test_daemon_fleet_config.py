@@ -151,6 +151,7 @@ def test_a_push_reaches_all_three_within_2s(daemons, mosquitto, root):  # noqa: 
         assert d.scheduled(name) == [f"{name}/one", f"{name}/two"]
         row = d.fragment(name)
         assert (row["version"], row["state"], row["applied_version"], row["queries"]) == (1, "applied", 1, 2)
+        assert retry(lambda d=d: f"fleet config: running {name} v1" in d.stderr()), d.stderr()  # the log says so too
         # The fragment's query runs as the config file's would: its rows reach the host's sink.
         assert retry(lambda d=d: len(d.lines(f"{name}/one")) == 2, timeout=5), d.stderr()
         assert {line["columns"]["v"] for line in d.lines(f"{name}/one")} == {"a", "b"}
@@ -466,6 +467,7 @@ def test_a_daemon_restarted_with_the_broker_down_runs_its_last_applied_fragments
         assert retry(lambda: (d.dir / "run/control.sock").exists() and d.scheduled(name) == [f"{name}/q"])
         row = d.fragment(name)
         assert (row["state"], row["applied_version"]) == ("applied", 1)
+        assert f"fleet config: running {name} v1" in d.stderr()  # what the log says it runs, it runs
         assert retry(lambda: "MQTT broker" in d.stderr(), timeout=15)  # it tries to reach the broker meanwhile
         # The broker comes back empty (no persistence): the host keeps what it runs, and a
         # new push gets a version above the one the host reports.

@@ -214,9 +214,11 @@ class FleetConfig:
             if running is not None:
                 in_force[name] = running
             decided.append((st, newest, version))
-        await self._apply(in_force)  # first: a fragment shown applied (or dropped) here is so already
+        changed = await self._apply(in_force)  # first: a fragment shown applied (or dropped) here is so already
         for st, newest, version in decided:
             self._settle(st, newest, version, in_force.get(st.name))
+        if changed:  # after settling: the versions now in force, not the ones before
+            log.info("fleet config: running %s", ", ".join(self._running()) or "no fragments")
         self._forget_old_versions()
         self._save()
         self._report_due = True
@@ -319,13 +321,13 @@ class FleetConfig:
         self.labels.define(wanted)
         return conflicts
 
-    async def _apply(self, in_force: dict[str, Config]) -> None:
+    async def _apply(self, in_force: dict[str, Config]) -> bool:
         key = tuple((name, id(config)) for name, config in sorted(in_force.items()))
         if key == self._in_force:
-            return
+            return False
         await self.daemon.apply_fragments(in_force)
         self._in_force = key
-        log.info("fleet config: running %s", ", ".join(self._running()) or "no fragments")
+        return True
 
     def _running(self) -> list[str]:
         return [f"{n} v{st.applied}" for n, st in sorted(self.fragments.items()) if st.applied is not None]
