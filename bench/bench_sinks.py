@@ -35,7 +35,6 @@ from bench_sink_servers import http_receiver, tcp_counter  # noqa: E402
 
 from streamq.daemon.state import StateStore  # noqa: E402
 from streamq.sinks import sink_class  # noqa: E402
-from streamq.sinks.base import result_ids  # noqa: E402
 from streamq.sinks.delivery import Delivery  # noqa: E402
 from streamq.sql.thread import SqlThread  # noqa: E402
 
@@ -48,7 +47,7 @@ def make_lines(rows: int, batch: int) -> list[list[bytes]]:
                   "unixTime": 1704067200, "epoch": 0, "counter": counter, "numerics": True, "decorations": {}}  # fmt: skip
         runs.append([
             orjson.dumps({**header, "columns": {"pid": 1000 + i, "path": "/usr/bin/true", "cmdline": "true --x"},
-                          "action": "added"})
+                          "action": "added", "id": f"benchhost:bench:0:{counter}:{i}"})
             for i in range(batch)
         ])  # fmt: skip
     return runs
@@ -91,7 +90,7 @@ async def raw_nats(url: str, stream: str, lines: list[bytes]) -> float:
     nc = await nats.connect(url)
     js = nc.jetstream(publish_async_max_pending=4000)
     await js.add_stream(name=stream, subjects=[f"{stream.lower()}.>"])
-    ids = result_ids(orjson.loads(line) for line in lines)
+    ids = [orjson.loads(line)["id"] for line in lines]
     started = time.perf_counter()
     futures = [
         await js.publish_async(f"{stream.lower()}.x", line, headers={"Nats-Msg-Id": i}) for line, i in zip(lines, ids)
@@ -111,7 +110,7 @@ def raw_postgres(dsn: str, lines: list[bytes]) -> float:
     rows = [
         (i, item["hostIdentifier"], item["name"], item["action"], item["unixTime"], item["epoch"], item["counter"],
          orjson.dumps(item["columns"]).decode(), orjson.dumps(item["decorations"]).decode())
-        for item, i in zip(items, result_ids(items))
+        for item, i in zip(items, (item["id"] for item in items))
     ]  # fmt: skip
     with psycopg.connect(dsn) as conn:
         for statement in CREATE.format(table="raw", index="raw").split(";"):
