@@ -4,9 +4,11 @@
   removed, snapshot, batch), ``time`` (the run's calendar time, timestamptz),
   ``epoch``, ``counter``, ``columns`` (JSONB: the row; a snapshot's rows; a batch
   line's diffResults) and ``decorations`` (JSONB).
-* A send is one statement in one transaction: ``INSERT ... SELECT FROM unnest(...)
-  ON CONFLICT (id) DO NOTHING``. A batch sent again after a failure or a kill -9
-  inserts nothing twice, so the table holds each result exactly once.
+* A send is one statement in one transaction: ``INSERT ... SELECT FROM
+  jsonb_array_elements(...) ON CONFLICT (id) DO NOTHING``, the batch's lines as one JSON
+  array (a text[] cast to jsonb[] ran at a third of a plain executemany's rows/s). A
+  batch sent again after a failure or a kill -9 inserts nothing twice, so the table
+  holds each result exactly once.
 * The table is created when missing (``create_table``); an existing one must have
   these columns and a unique index on ``id``.
 * psycopg 3, asynchronously; a lost connection fails the send and the next send
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config.options import BOOL, REQUIRED, STRING, OptionError, SinkOptions, option, positive_duration
-from .base import Sink, line_id, require_module
+from .base import Sink, require_module
 
 log = logging.getLogger("streamq.sinks.postgres")
 
@@ -44,15 +46,15 @@ CREATE INDEX IF NOT EXISTS {index}_by_name_time ON {table} (name, time);
 CREATE INDEX IF NOT EXISTS {index}_by_host_time ON {table} (host, time)
 """
 
-# The lines go in as JSONB and the server takes the fields apart: no JSON work in Python
-# beyond finding each line's id.
+# The lines go in as one JSONB array and the server takes the fields apart, the id included
+# (every line the daemon writes has one): no JSON work in Python, no array-literal quoting.
 INSERT = """
 INSERT INTO {table} (id, host, name, action, time, epoch, counter, columns, decorations)
-SELECT id, line->>'hostIdentifier', line->>'name',
+SELECT line->>'id', line->>'hostIdentifier', line->>'name',
        coalesce(line->>'action', CASE WHEN line ? 'snapshot' THEN 'snapshot' ELSE 'batch' END),
        to_timestamp((line->>'unixTime')::bigint), (line->>'epoch')::bigint, (line->>'counter')::bigint,
        coalesce(line->'columns', line->'snapshot', line->'diffResults', '{{}}'), coalesce(line->'decorations', '{{}}')
-FROM unnest(%s::text[], %s::text[]::jsonb[]) AS batch(id, line)
+FROM jsonb_array_elements(%s::jsonb) AS batch(line)
 ON CONFLICT (id) DO NOTHING
 """
 
@@ -116,12 +118,11 @@ class PostgresSink(Sink):
     async def send(self, query: str, lines: list[bytes]) -> None:
         import psycopg
 
-        ids = [line_id(line) for line in lines]
-        texts = [line.decode() for line in lines]
+        batch = (b"[" + b",".join(lines) + b"]").decode()
         conn = await self._connection()
         try:
             async with conn.transaction():
-                await conn.execute(self._insert, [ids, texts])
+                await conn.execute(self._insert, [batch])
         except psycopg.Error as err:
             if conn.closed or isinstance(err, psycopg.OperationalError):
                 await self._drop()
