@@ -95,7 +95,7 @@ class Daemon:
         except BaseException:
             await self._abort_start()
             if fresh_state:
-                for suffix in ("", "-wal", "-shm", "-journal"):
+                for suffix in ("", "-wal", "-shm", "-journal", ".lock"):
                     with contextlib.suppress(OSError):
                         os.unlink(state_path + suffix)
             raise

@@ -15,6 +15,8 @@ One StateStore belongs to one thread (the daemon's SQL thread).
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import os
 import time
@@ -89,11 +91,32 @@ class QueryState:
     fresh: bool = True  # no committed state for this SQL and epoch: the first commit clears the old
 
 
+def _lock_exclusively(path: str) -> int:
+    """Hold an flock on ``path`` for as long as the store is open.
+
+    Two daemons on one state file would both deliver the same outbox rows (a webhook batch
+    was seen twice). The kernel drops the lock when the holder dies, kill -9 included, so a
+    stale lock file never blocks a restart.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        who = f" (pid {holder})" if holder.isdigit() else ""
+        raise OSError(errno.EBUSY, f"another streamq daemon uses this state file{who}") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
 class StateStore:
     def __init__(self, path: str) -> None:
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
         self.path = path
+        self._lock = _lock_exclusively(path + ".lock")
         self.db = apsw.Connection(path)
         self.db.set_busy_timeout(5000)
         # WAL + NORMAL: a committed transaction survives the process being killed.
@@ -110,6 +133,7 @@ class StateStore:
 
     def close(self) -> None:
         self.db.close()
+        os.close(self._lock)  # releases the lock
 
     # -- key/value ----------------------------------------------------------------------------
 
