@@ -129,6 +129,17 @@ def test_window_counts_equal_sqlite_group_by_over_the_whole_file(tmp_path):
     assert sum(n for *_, n in got) == len(records)
 
 
+def test_a_count_that_names_no_column_reads_the_stream():
+    """`SELECT count(*) FROM stream` reads no column of the view: it still reads the records."""
+    text = as_text([{"ts": 1.0}, {"ts": 2.0}, {"ts": 61.0}])
+    sql = "SELECT count(*) AS n FROM stream"
+    result = run_cli("tail", "-", "--time", "ts", "--window", "tumble 1m", "--sql", sql, input=text)
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["n"] for line in result.stdout.splitlines()] == [2, 1]
+    result = run_cli("tail", "-", "--sql", "SELECT 1 AS one", input=text)
+    assert result.returncode == 2 and "must read the table stream" in result.stderr
+
+
 def test_late_and_timeless_records_are_counted_never_silent():
     records = [{"ts": 100.0, "status": 200}, {"ts": 130.5, "status": 200}, {"ts": 110.0, "status": 500}]
     text = (

@@ -211,6 +211,8 @@ class _ReadOnly:
         def check(op: int, p1: str | None, p2: str | None, db: str | None, trigger: str | None) -> int:
             if op == apsw.SQLITE_READ and p1:
                 self.read.add(p1)
+            if trigger:  # the view being expanded: `SELECT count(*) FROM stream` reads no column of it
+                self.read.add(trigger)
             return apsw.SQLITE_OK if op in _ALLOWED else apsw.SQLITE_DENY
 
         self.conn.authorizer = check
