@@ -37,3 +37,18 @@ def test_follow_refuses_per_batch_aggregates_and_stray_flags(tmp_path):
     assert result.returncode == 2 and "go with --follow" in result.stderr, result.stderr
     result = run_cli("query", "-c", str(config), "--follow", "--window", "tumble 0s", "SELECT * FROM app_events")
     assert result.returncode == 2 and "above zero" in result.stderr, result.stderr
+
+
+def test_follow_learns_a_session_key_the_sql_does_not_name(tmp_path):
+    log = tmp_path / "app.jsonl"
+    log.write_text(as_text(make_records(500)))
+    config = tmp_path / "streamq.toml"
+    config.write_text(f'[sources.jsonl.app]\npath = "{log}"\nfrom_start = true\ntime = "ts"\n')
+    window = ["--window", "session 5ms", "--window-key", "user"]
+    sql = "SELECT count(*) AS n FROM app_events"
+    follow = run_cli("query", "-c", str(config), "--follow", "--json", "--timeout", "4", *window, sql, timeout=60)
+    assert follow.returncode == 0, follow.stderr
+    tail = run_cli("tail", "-", "--time", "ts", *window, "--sql", sql.replace("app_events", "stream"),
+                   input=log.read_text())  # fmt: skip
+    followed = [json.loads(line) for line in follow.stdout.splitlines()]
+    assert len(followed) > 10 and followed == [json.loads(line) for line in tail.stdout.splitlines()]

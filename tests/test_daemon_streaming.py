@@ -183,6 +183,12 @@ def test_check_and_run_refuse_what_does_not_fit(tmp_path, query, words):
     assert started.returncode == 2 and words in started.stderr, started.stderr
 
 
+def test_a_session_key_the_sql_does_not_name_is_learned(tmp_path):
+    query = 'sql = "SELECT count(*) AS n FROM app_events"\nwindow = "session 30s"\nwindow_key = ["user"]'
+    result = check(tmp_path, SINK + source('time = "ts"') + f"[queries.q]\n{query}\n")
+    assert result.returncode == 0, result.stderr
+
+
 def test_session_windows_through_kill_9_equal_tail(tmp_path, daemon):
     records = make_records(3000, seed=9)
     log = tmp_path / "app.jsonl"

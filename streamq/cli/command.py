@@ -174,11 +174,12 @@ def _follow(args: argparse.Namespace, config) -> int:
     printer = StreamPrinter(sys.stdout, args.mode)
     options = stream_options(args)
     if os.geteuid() != 0:
-        from ..daemon.checks import learn_columns
+        from ..daemon.checks import learn_columns, naming
         from ..sources.manager import declare_stream_tables
         from ..sql.connection import connect
 
-        declare_stream_tables(config.sources, learn_columns(config, [args.sql]))  # as Follower.open does
+        learned = learn_columns(config, naming(config, args.sql, options.window_key))  # as Follower.open does
+        declare_stream_tables(config.sources, learned)
         with connect() as conn:
             _note_incomplete(conn, [args.sql])
 
@@ -189,7 +190,7 @@ def _follow(args: argparse.Namespace, config) -> int:
         follower = Follower(config)
         notes = asyncio.create_task(watch_fallbacks(follower.rings))
         try:
-            await follower.open(args.sql)
+            await follower.open(args.sql, options.window_key)
             await follower.follow(args.sql, printer, count=args.count, timeout=args.timeout, options=options)
         finally:
             notes.cancel()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..config.sections import Config
-from ..daemon.checks import learn_columns
+from ..daemon.checks import learn_columns, naming
 from ..errors import ConfigError, StreamqError
 from ..ring import Rings, RingWaker
 from ..sources import manager, table_sources
@@ -38,8 +38,9 @@ class Follower:
         self.conn: Connection | None = None
         self._tasks: list[asyncio.Task] = []
 
-    async def open(self, sql: str | None = None) -> None:
-        learned = await self._sql(learn_columns, self.config, [sql] if sql else [])
+    async def open(self, sql: str | None = None, window_key: Sequence[str] = ()) -> None:
+        sqls = naming(self.config, sql, window_key) if sql else []
+        learned = await self._sql(learn_columns, self.config, sqls)
         manager.declare_stream_tables(self.config.sources, learned)
         self.conn = await self._sql(lambda: connect(rings=self.rings))
 

@@ -42,7 +42,17 @@ def undeclared_record_tables(config: Config) -> dict[str, tuple[str, Any]]:
 
 def learned_columns(config: Config) -> dict[str, list[str]]:
     """Per undeclared record table, the columns the config's queries name (the same at check and run)."""
-    return learn_columns(config, [query.sql for query in config.queries.values()])
+    return learn_columns(config, [s for q in config.queries.values() for s in naming(config, q.sql, q.window_key)])
+
+
+def naming(config: Config, sql: str, window_key: Iterable[str]) -> list[str]:
+    """``sql``, and a query naming the session key's columns in each record table ``sql`` names:
+    `window_key = ["user"]` names a column as the SQL does, so it is learned too."""
+    cols = ", ".join("`" + c.replace("`", "``") + "`" for c in window_key)  # "user" would be a string
+    if not cols:
+        return [sql]
+    tables = [t for t in undeclared_record_tables(config) if re.search(rf"\b{re.escape(t)}\b", sql, re.IGNORECASE)]
+    return [sql, *(f'SELECT {cols} FROM "{t}"' for t in tables)]
 
 
 def learn_columns(config: Config, sqls: Iterable[str]) -> dict[str, list[str]]:
