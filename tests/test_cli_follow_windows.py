@@ -52,3 +52,17 @@ def test_follow_learns_a_session_key_the_sql_does_not_name(tmp_path):
                    input=log.read_text())  # fmt: skip
     followed = [json.loads(line) for line in follow.stdout.splitlines()]
     assert len(followed) > 10 and followed == [json.loads(line) for line in tail.stdout.splitlines()]
+
+
+def test_follow_says_what_it_skipped_and_what_came_late(tmp_path):
+    log = tmp_path / "app.jsonl"
+    records = [{"ts": 100.0, "status": 200}, {"ts": 130.5, "status": 200}, {"ts": 110.0, "status": 500}]
+    log.write_text(as_text(records) + '{"status": 404}\nnot json\n')
+    config = tmp_path / "streamq.toml"
+    config.write_text(f'[sources.jsonl.app]\npath = "{log}"\nfrom_start = true\ntime = "ts"\n')
+    sql = COUNT_SQL.replace("stream", "app_events")
+    follow = run_cli("query", "-c", str(config), "--follow", "--json", "--timeout", "3", "--window", "tumble 10s", sql)
+    assert follow.returncode == 0, follow.stderr
+    assert [json.loads(line)["window_start"] for line in follow.stdout.splitlines()] == [100, 130]
+    assert "app_events: skipped 2 record(s)" in follow.stderr, follow.stderr
+    assert "1 late row(s)" in follow.stderr, follow.stderr

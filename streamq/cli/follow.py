@@ -9,6 +9,7 @@ free for the sources.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -109,7 +110,23 @@ class Follower:
                 printed(await self._sql(query.finish))
             finally:
                 waker.close()
+        for note in self.notes(query, tables):
+            print(f"streamq: {note}", file=sys.stderr)
         return printed.emitted
+
+    def notes(self, query: FollowedQuery, tables: Sequence[str]) -> list[str]:
+        """What stderr says at the end, as `tail` does: skipped records, late rows, dropped rows."""
+        out = []
+        for table in tables:
+            status = self.rings.status.get(table)
+            if status is not None and status.skipped:
+                out.append(f"{table}: skipped {status.skipped} record(s); last: {status.last_error}")
+        windows = query.pipe.windows
+        if windows is not None and windows.late:
+            out.append(f"{windows.late} late row(s): their windows were already emitted")
+        if windows is not None and windows.dropped:
+            out.append(f"dropped {windows.dropped} row(s): {windows.drop_note}")
+        return out
 
     def _reader(self, sql: str):
         """How the engine runs ``sql`` over a window of events: this command's own connection, uncapped."""
