@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -195,3 +196,16 @@ def test_bad_options_are_one_line_and_exit_2(args, words):
     result = run_cli("tail", "-", *args, input='{"user": "a"}\n')
     assert result.returncode == 2, result.stderr
     assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_the_help_examples_over_stdin_run():
+    """Every `streamq tail - ...` example in `streamq tail --help` runs as written."""
+    text = run_cli("tail", "--help").stdout.replace("\\\n", " ")
+    examples = [
+        shlex.split(line.split("streamq tail", 1)[1]) for line in text.splitlines() if "streamq tail - " in line
+    ]
+    assert len(examples) >= 2
+    records = as_text([{"ts": 5.0, "status": 200, "user": "a"}, {"ts": 70.0, "status": 500, "user": "b"}])
+    for args in examples:
+        result = run_cli("tail", *args, input=records)
+        assert result.returncode == 0 and result.stdout, (args, result.stderr)

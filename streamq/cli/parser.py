@@ -146,7 +146,8 @@ EXAMPLES = {
     ("schema",): """example:
   streamq schema listening_ports""",
     ("tail",): """example:
-  tail -f app.log | streamq tail - --sql "SELECT status, count(*) AS n FROM stream GROUP BY status\"""",
+  tail -f app.log | streamq tail - --time ts --window "tumble 1m" \\
+      --sql "SELECT status, count(*) AS n FROM stream GROUP BY status\"""",
     ("run",): """examples:
   streamq run                                      (the embedded default config)
   streamq run -c /etc/streamq/streamq.toml --check
