@@ -121,6 +121,9 @@ class Follower:
             status = self.rings.status.get(table)
             if status is not None and status.skipped:
                 out.append(f"{table}: skipped {status.skipped} record(s); last: {status.last_error}")
+        if query.missed:
+            capacity = self.rings.capacity
+            out.append(f"missed {query.missed} row(s): the ring ([rings] capacity = {capacity}) overwrote them unread")
         windows = query.pipe.windows
         if windows is not None and windows.late:
             out.append(f"{windows.late} late row(s): their windows were already emitted")

@@ -70,6 +70,7 @@ class FollowedQuery:
         self.columns = check_follow(db, sql, tables, spec)
         self.rings, self.tables, self.spec, self.read = rings, list(tables), spec, read
         self.truncated = 0  # runs a cap cut short (a read-only connection's row cap)
+        self.missed = 0  # with a window: rows that left the ring (full) before a step read them
         table = load_tables().get(self.tables[0])
         event_time = table is not None and any(c.name == ARRIVAL for c in table.columns)
         self._when = entry_getter(table, "time") if event_time else (lambda entry: entry[1])
@@ -108,11 +109,16 @@ class FollowedQuery:
             self.floors = window.ceilings
             return pipe.tick() + pipe.rows(names, rows)
         table = self.tables[0]
-        entries = self.rings.ring(table).since(self.floors[table])
+        ring, floor = self.rings.ring(table), self.floors[table]
+        entries = ring.since(floor)
         if entries:
+            self.missed += entries[-1][0] - floor - len(entries)  # overwritten before this read got them
             keys = [tuple(get(e) for get in self._keys) for e in entries] if self._keys else None
             pipe.feed([self._when(e) for e in entries], keys, entries)
             self.floors = {table: entries[-1][0]}
+        elif ring.first_eid > floor + 1:
+            self.missed += ring.first_eid - floor - 1
+            self.floors = {table: ring.first_eid - 1}
         return pipe.tick() + pipe.emitted()
 
     def tick(self) -> list[Out]:
