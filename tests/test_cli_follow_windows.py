@@ -82,3 +82,16 @@ def test_follow_counts_rows_the_ring_overwrote_before_it_read_them(tmp_path):
     counted = sum(json.loads(line)["n"] for line in follow.stdout.splitlines())
     missed = re.search(r"missed (\d+) row\(s\)", follow.stderr)
     assert counted + (int(missed.group(1)) if missed else 0) == 3000, follow.stderr
+
+
+def test_follow_says_how_many_rows_the_limit_held_back(tmp_path):
+    log = tmp_path / "app.jsonl"
+    log.write_text(as_text([{"user": f"u{i}"} for i in range(10)]))
+    config = tmp_path / "streamq.toml"
+    config.write_text(f'[sources.jsonl.app]\npath = "{log}"\nfrom_start = true\n')
+    sql = "SELECT user FROM app_events"
+    follow = run_cli("query", "-c", str(config), "--follow", "--json", "--timeout", "3", "--limit", "3/1h", sql)
+    assert follow.returncode == 0, follow.stderr
+    lines = [json.loads(line) for line in follow.stdout.splitlines()]
+    assert lines[:3] == [{"user": "u0"}, {"user": "u1"}, {"user": "u2"}]
+    assert len(lines) == 4 and lines[3]["action"] == "suppressed" and lines[3]["suppressed"] == 7, lines

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ..stream.pipeline import FINAL, UPDATE, Out
+from ..stream.pipeline import FINAL, SUPPRESSED, UPDATE, Out
 
 RowSink = Callable[[Sequence[str], Sequence[Any]], None]
 
@@ -47,6 +47,8 @@ class OutPrinter(CountedOut):
             names, row = out.names, out.row
             if self.changes and out.kind in (FINAL, UPDATE):
                 names, row = [*names, "final"], (*row, out.kind == FINAL)
+            elif out.kind == SUPPRESSED:  # as `tail` prints it: not one of the query's rows
+                names, row = ["action", *names], ("suppressed", *row)
             self.emit(names, row)
 
 
