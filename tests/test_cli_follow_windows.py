@@ -35,7 +35,9 @@ def test_follow_refuses_per_batch_aggregates_and_stray_flags(tmp_path):
     result = run_cli("query", "-c", str(config), "--follow", "--timeout", "1", "SELECT count(*) FROM app_events")
     assert result.returncode == 2 and "--window" in result.stderr, result.stderr
     result = run_cli("query", "--window", "tumble 1m", "SELECT 1")
-    assert result.returncode == 2 and "go with --follow" in result.stderr, result.stderr
+    assert result.returncode == 2 and "--window goes with --follow" in result.stderr, result.stderr
+    result = run_cli("query", "--window", "tumble 1m", "--dedup", "x", "SELECT 1 AS x")
+    assert result.returncode == 2 and "--window, --dedup go with --follow" in result.stderr, result.stderr
     result = run_cli("query", "-c", str(config), "--follow", "--window", "tumble 0s", "SELECT * FROM app_events")
     assert result.returncode == 2 and "above zero" in result.stderr, result.stderr
 

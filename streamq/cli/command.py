@@ -63,7 +63,8 @@ def _query(args: argparse.Namespace) -> int:
     streaming = ("window", "window_key", "emit", "grace", "dedup", "dedup_for", "limit")  # stream.spec.FOLLOW_OPTIONS
     given = [f"--{name.replace('_', '-')}" for name in streaming if getattr(args, name) is not None]
     if given:
-        raise ConfigError(f"{', '.join(given)} go with --follow (a query over events as they come)")
+        verb = "goes" if len(given) == 1 else "go"
+        raise ConfigError(f"{', '.join(given)} {verb} with --follow (a query over events as they come)")
     from ..sql.connection import connect
 
     if config is not None and config.sources:
