@@ -209,3 +209,17 @@ def test_the_help_examples_over_stdin_run():
     for args in examples:
         result = run_cli("tail", *args, input=records)
         assert result.returncode == 0 and result.stdout, (args, result.stderr)
+
+
+def test_the_time_field_is_the_column_time():
+    """--time FIELD makes the record's event time the column `time` (unix seconds), as a source's
+    `time = "FIELD"` does; without --time, `time` is just a record key."""
+    text = '{"ts": "2024-01-01T00:00:10Z", "s": 1}\n{"ts": 1704067270.25, "s": 2, "time": "mine"}\n'
+    result = run_cli("tail", "-", "--time", "ts", "--sql", "SELECT s, time FROM stream", input=text)
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"s": 1, "time": 1704067210.0},
+        {"s": 2, "time": 1704067270.25},
+    ]
+    result = run_cli("tail", "-", "--sql", "SELECT s, time FROM stream", input=text)
+    assert [json.loads(line)["time"] for line in result.stdout.splitlines()] == [None, "mine"]

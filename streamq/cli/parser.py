@@ -216,9 +216,10 @@ keys: json_extract(raw, '$.key')); MQTT adds `topic`. Without --window the SQL
 may only filter and project (its result must not depend on how records were
 batched); aggregates need a window, over which they run exactly once, on the
 rows whose time lies in [window_start, window_end). --time names the field with
-each record's event time (else the arrival time counts). At the end of input
-(EOF, --count, --timeout, Ctrl-C) open windows are emitted. Malformed, late and
-time-less records are counted on stderr at the end (docs/streaming.md).
+each record's event time, which is then the column `time` in unix seconds
+(else the arrival time counts). At the end of input (EOF, --count, --timeout,
+Ctrl-C) open windows are emitted. Malformed, late and time-less records are
+counted on stderr at the end (docs/streaming.md).
 
   streamq tail /var/log/app.jsonl --sql "SELECT user FROM stream WHERE status >= 500"
   streamq tail - --time ts --window "tumble 1m" --sql "SELECT status, count(*) AS n FROM stream GROUP BY status"

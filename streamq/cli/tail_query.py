@@ -42,7 +42,7 @@ class TailQuery:
         self.extras = tuple(extras)
         self.skipped, self.last_skip, self.no_time = 0, None, 0
         self.columns: list[str] = []  # record keys and SQL-named columns; "raw" and extras come last
-        self._folded: set[str] = {"raw", *self.extras}
+        self._folded: set[str] = {"raw", *self.extras, *(["time"] if time_field is not None else [])}
         self._adopted = sql is None
         self._full = False  # connected with every streamq table (only when the SQL joins one)
         self.conn = self._connect(full=False)
@@ -65,7 +65,7 @@ class TailQuery:
 
             conn = apsw.Connection(":memory:")
             functions.register(conn)
-        self.table = JsonLines(conn, table=TABLE, skip=self._skip, extras=self.extras)
+        self.table = JsonLines(conn, table=TABLE, skip=self._skip, extras=self.extras, time_field=self.time_field)
         return conn
 
     def _skip(self, why: str) -> None:

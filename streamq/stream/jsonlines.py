@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 import apsw
 import orjson
 
+from .eventtime import parse_time
+
 
 def _path(key: str) -> str:
     """A JSON path literal for object key ``key``, as SQL text."""
@@ -41,12 +43,14 @@ class JsonLines:
         max_bytes: int = 1_048_576,
         skip: Callable[[str], None] = lambda why: None,
         extras: Sequence[str] = (),
+        time_field: str | None = None,
     ) -> None:
         self.conn = conn
         self.table = table
         self.max_bytes = max_bytes
         self.skip = skip
         self.extras = tuple(extras)  # columns given beside each line (MQTT's topic)
+        self.time_field = time_field  # its value, as unix seconds, is the column `time`
         self.lines: list[bytes] = []
         self.extra_values: dict[str, list] = {}
         self.doc = b"\x0b"  # JSONB of an empty array
@@ -54,6 +58,7 @@ class JsonLines:
         conn.create_scalar_function("sq_doc", lambda: self.doc, 0)
         conn.create_scalar_function("sq_raw", self._raw, 1)
         conn.create_scalar_function("sq_extra", self._extra, 2)
+        conn.create_scalar_function("sq_time", parse_time, 1, deterministic=True)
 
     def _raw(self, key: int) -> str:
         return self.lines[key].decode().strip()
@@ -66,6 +71,8 @@ class JsonLines:
         cols = [f"value ->> {_path(c)} AS {_quote(c)}" for c in columns]
         cols.append("sq_raw(key) AS raw")
         cols += [f"sq_extra('{e}', key) AS {_quote(e)}" for e in self.extras]
+        if self.time_field is not None:  # computed only when the SQL reads it
+            cols.append(f"sq_time(value ->> {_path(self.time_field)}) AS time")
         self.conn.execute(
             f"DROP VIEW IF EXISTS temp.{_quote(self.table)}; "
             f"CREATE TEMP VIEW {_quote(self.table)} AS SELECT {', '.join(cols)} FROM jsonb_each(sq_doc())"
