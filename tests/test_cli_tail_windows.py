@@ -223,3 +223,16 @@ def test_the_time_field_is_the_column_time():
     ]
     result = run_cli("tail", "-", "--sql", "SELECT s, time FROM stream", input=text)
     assert [json.loads(line)["time"] for line in result.stdout.splitlines()] == [None, "mine"]
+
+
+def test_select_star_names_the_record_keys():
+    """`SELECT *` (the example tail's own error message gives) once failed with a TypeError, or
+    printed values under the names of the view before the first record's keys were added."""
+    text = '{"a": 1, "ts": 5}\n{"a": 2, "ts": 6}\n'
+    result = run_cli("tail", "-", "--sql", "SELECT *, 1 AS one FROM stream", input=text)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["a"], r["ts"], r["one"]) for r in rows] == [(1, 5, 1), (2, 6, 1)]
+    result = run_cli("tail", "-", "--time", "ts", "--window", "tumble 1m", "--sql", "SELECT * FROM stream", input=text)
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["a"] for line in result.stdout.splitlines()] == [1, 2]

@@ -133,7 +133,9 @@ class TailQuery:
         cursor.exec_trace = capture_names
         try:
             with _ReadOnly(self.conn, set()):
-                rows = list(cursor.execute(self.sql))
+                # Not from the statement cache: after the view gained columns a cached `SELECT *`
+                # is re-prepared only as it steps, so its names (read before) would be the old ones.
+                rows = list(cursor.execute(self.sql, can_cache=False))
         except apsw.Error as err:
             raise QueryError(_message(err)) from None
         return names, rows
