@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .dedup import SUPPRESSED_NAMES, Dedup, RateLimit, Suppressed
 from .spec import StreamSpec
@@ -28,12 +27,16 @@ UPDATE = "update"  # emit = "changes": the current result of a window still open
 SUPPRESSED = "suppressed"  # the rate limit held rows back in a period that ended
 
 
-@dataclass
-class Out:
+class Out(NamedTuple):
+    """One row the engine emits. A tuple: the plain path of --follow and tail makes one per row."""
+
     names: list[str]
     row: tuple
     kind: str
     key: tuple = ()  # a session window's key values: which window an update replaces
+
+
+_new_out = tuple.__new__  # builds an Out from its four fields without a Python-level __init__
 
 
 class Pipeline:
@@ -139,6 +142,9 @@ class Pipeline:
     ) -> None:
         """Dedup (not for updates: a window's final result must not be held back by its updates), then the limit."""
         dedup, limit = self.dedup if first_seen and kind != UPDATE else None, self.limit
+        if dedup is None and limit is None:  # the common case, on the hot path of --follow and tail
+            outs.extend([_new_out(Out, (names, row, kind, key)) for row in rows])
+            return
         if limit is not None:
             report = limit.roll(now)
             if report is not None:
