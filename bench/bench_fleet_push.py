@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fleet_setup import KEY, running_fleet  # noqa: E402
+from fleet_setup import KEY, running_fleet, summary, timed  # noqa: E402
 
 from streamq.daemon import fleet_push  # noqa: E402
 from streamq.mqtt import parse_url  # noqa: E402
@@ -123,29 +123,6 @@ def streamq_push(url: str, expect: int):
             raise SystemExit(f"push v{result.version}: {len(applied)}/{expect} applied: {result.done} {result.missing}")
 
     return call
-
-
-# -- timing --------------------------------------------------------------------------------------
-
-
-def timed(make, n: int, gap: float) -> list[float]:
-    async def run() -> list[float]:
-        for _ in range(3):
-            await make()
-        out = []
-        for _ in range(n):
-            await asyncio.sleep(gap)
-            t0 = time.perf_counter()
-            await make()
-            out.append(time.perf_counter() - t0)
-        return out
-
-    return asyncio.run(run())
-
-
-def summary(times: list[float]) -> tuple[float, float]:
-    ordered = sorted(times)
-    return statistics.median(ordered) * 1e3, ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1e3
 
 
 def main() -> None:

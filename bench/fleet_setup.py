@@ -3,11 +3,13 @@ free port and daemons with a [fleet] section, each in its own directory, stopped
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -104,3 +106,26 @@ def stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(5)
+
+
+# -- timing --------------------------------------------------------------------------------------
+
+
+def timed(make, n: int, gap: float) -> list[float]:
+    async def run() -> list[float]:
+        for _ in range(3):
+            await make()
+        out = []
+        for _ in range(n):
+            await asyncio.sleep(gap)
+            t0 = time.perf_counter()
+            await make()
+            out.append(time.perf_counter() - t0)
+        return out
+
+    return asyncio.run(run())
+
+
+def summary(times: list[float]) -> tuple[float, float]:
+    ordered = sorted(times)
+    return statistics.median(ordered) * 1e3, ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1e3
