@@ -360,6 +360,8 @@ def test_run_web_flag_is_checked_like_the_config(tmp_path):
     assert result.stderr == (
         "streamq: error: --web: 192.0.2.1 is not a loopback address: set allow_remote = true (and cert, key) to serve it\n"
     )
+    empty = run_cli("run", "--check", "--web", "")  # not taken as "no --web"
+    assert (empty.returncode, empty.stderr) == (2, "streamq: error: --web: '' is not an address like 127.0.0.1:8765\n")
 
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:

@@ -22,7 +22,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.write(default_config_text())
         return 0
     config = load_config(args.config)
-    if args.web:
+    if args.web is not None:
         config = config.replace(web=_web_options(config, args.web))
     if args.metrics is not None:
         config = config.replace(metrics=MetricsOptions.from_flag(args.metrics))
