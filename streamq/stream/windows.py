@@ -247,7 +247,7 @@ class Windows:
         if pane.count >= self.max_rows:
             self.dropped += 1
             s, e = pane.bounds
-            self.drop_note = f"window [{s}, {e}) is over its {self.max_rows} rows (the ring's capacity); rows dropped"
+            self.drop_note = f"window [{s}, {e}) is over its limit of {self.max_rows} rows; rows dropped"
             return
         pane.segments[segment].append(row)
         pane.count += 1
