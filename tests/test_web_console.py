@@ -165,7 +165,11 @@ def test_rows_sort_and_filter_and_null_is_shown_as_null(page):
 
 
 def test_a_bad_query_shows_its_error_where_sqlite_places_it(page):
+    run_query(page, "SELECT 1 AS earlier UNION ALL SELECT 2")
+    assert retry(lambda: page.execute_script(VISIBLE_ROWS, "#query-grid") == [["1"], ["2"]])
     run_query(page, "SELECT pid,\n  nosuch_column FROM processes")
+    # The earlier rows are not this query's answer: they go.
+    assert retry(lambda: page.execute_script(VISIBLE_ROWS, "#query-grid") == [])
     text = error_text(page)
     assert "no such column: nosuch_column" in text
     assert "line 2, column 3" in text

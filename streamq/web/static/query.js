@@ -88,6 +88,9 @@ export class QueryPage {
     box.className = reply.kind === "deadline" ? "error deadline" : "error";
     box.hidden = false;
     $("query-status").textContent = "";
+    // The rows below belong to an earlier query: leaving them would read as this one's answer.
+    this.grid.clear();
+    $("query-csv").disabled = $("query-json").disabled = true;
   }
 
   history() {
