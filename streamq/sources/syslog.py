@@ -108,7 +108,8 @@ class SyslogSource(Source):
         options = self.options
         if options.socket is None and options.udp is None:
             raise SourceUnavailable(
-                'syslog: off; set [sources.syslog] socket = "/run/streamq/syslog.sock" (or udp = "127.0.0.1:514")'
+                'syslog_events: nothing to receive on (set [sources.syslog] socket = "/run/streamq/syslog.sock"'
+                ' or udp = "127.0.0.1:514")'
             )
         self.hostname = socket.gethostname()
         socks: list[socket.socket] = []
