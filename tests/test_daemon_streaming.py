@@ -270,6 +270,6 @@ window = "tumble 1h"
     assert retry(lambda: consumed() >= 900, timeout=15)  # the ring holds 1,000: these first, then the rest
     append(log, [{"ts": 101.0 + i / 1000} for i in range(600)])
     assert retry(lambda: "dropped" in d.stderr(), timeout=15), d.stderr()
-    assert "500 rows dropped so far" in d.stderr() and "over its 1000 rows" in d.stderr()
+    assert "500 rows dropped so far" in d.stderr() and "over its limit of 1000 rows" in d.stderr()
     d.stop()  # the window is flushed with the rows it could hold
     assert [line["columns"]["n"] for line in d.of("per_minute")] == [1000]

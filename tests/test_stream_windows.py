@@ -172,7 +172,7 @@ def test_a_window_over_its_capacity_drops_and_counts():
     w = Windows(parse_window("tumble 1m"), max_rows=10)
     w.add_many([60.0 + i / 100 for i in range(15)], None, list(range(15)))
     (pane,) = w.open_panes()
-    assert pane.count == 10 and w.dropped == 5 and "over its 10 rows" in w.drop_note
+    assert pane.count == 10 and w.dropped == 5 and "over its limit of 10 rows" in w.drop_note
 
 
 def test_dedup_emits_a_key_once_and_again_after_dedup_for():
