@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
 
 import pytest
 from source_harness import running
+from test_tables_content import yara_cli  # `yara -s` read the same way
 
 import streamq
 from conftest import until
@@ -28,19 +28,6 @@ rule has_marker : test suspicious {
 rule elf_magic { strings: $elf = { 7f 45 4c 46 } condition: $elf at 0 }
 rule never_matches { condition: false }
 """
-
-
-def yara_cli(rule_file, target) -> tuple[set[str], set[str]]:
-    """(rule names, "$id:hexoffset" strings) as `yara -s` prints them, in fast mode as we scan."""
-    out = subprocess.run(["yara", "-s", "-f", str(rule_file), str(target)], capture_output=True, text=True, check=True)
-    names, strings = set(), set()
-    for line in out.stdout.splitlines():
-        if line.startswith("0x"):
-            offset, identifier = line.split(":", 2)[:2]
-            strings.add(f"{identifier}:{int(offset, 16):x}")
-        elif line.strip():
-            names.add(line.split()[0])
-    return names, strings
 
 
 @pytest.fixture

@@ -129,7 +129,7 @@ rule never_matches { condition: false }
 """
 
 
-def _yara_cli(rule_file, target) -> tuple[set[str], set[str]]:
+def yara_cli(rule_file, target) -> tuple[set[str], set[str]]:
     """(rule names, "$id:hexoffset" strings) from the yara command, in fast mode as we scan."""
     out = sh("yara", "-s", "-f", str(rule_file), str(target))
     names, strings = set(), set()
@@ -160,7 +160,7 @@ def test_yara_file_matches_the_yara_command(conn, tmp_path, rule_file):
         )
     }
     hit, miss = rows[str(tmp_path / "hit.txt")], rows[str(tmp_path / "miss.txt")]
-    names, strings = _yara_cli(rule_file, tmp_path / "hit.txt")
+    names, strings = yara_cli(rule_file, tmp_path / "hit.txt")
     assert set(hit["matches"].split(",")) == names == {"has_marker"}
     assert set(hit["strings"].split(",")) == strings == {"$a:7"}
     assert (hit["count"], hit["tags"], hit["sigfile"], hit["sig_group"]) == (1, "test,suspicious", str(rule_file), "")
@@ -191,7 +191,7 @@ def test_yara_process_matches_the_yara_command(conn, tmp_path, rule_file):
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "ready"
-        names, strings = _yara_cli(marker_rule, child.pid)
+        names, strings = yara_cli(marker_rule, child.pid)
         assert names == {"in_memory"}
         (row,) = conn.query("SELECT * FROM yara_process WHERE pid = ? AND sigfile = ?", (child.pid, str(marker_rule)))
         assert row["matches"] == "in_memory" and row["count"] == 1
