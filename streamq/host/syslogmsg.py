@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from ..text import decode
 
+# Indexed by facility code; the syslog sink (sinks/syslog.py) takes its names from here too.
 FACILITIES = (
     "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
     "uucp", "cron", "authpriv", "ftp", "ntp", "audit", "alert", "clock",

@@ -29,32 +29,10 @@ from urllib.parse import urlsplit
 import orjson
 
 from ..config.options import STRING, OptionError, SinkOptions, one_of, option, positive_duration
+from ..host import syslogmsg
 from .base import Rejected, Sink
 
-FACILITIES = {
-    name: code
-    for code, name in enumerate(
-        [
-            "kern",
-            "user",
-            "mail",
-            "daemon",
-            "auth",
-            "syslog",
-            "lpr",
-            "news",
-            "uucp",
-            "cron",
-            "authpriv",
-            "ftp",
-            "ntp",
-            "audit",
-            "alert",
-            "clock",
-        ]
-        + [f"local{i}" for i in range(8)]
-    )
-}
+FACILITIES = {name: code for code, name in enumerate(syslogmsg.FACILITIES)}
 SEVERITIES = {
     name: code for code, name in enumerate(["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"])
 }
