@@ -68,13 +68,7 @@ def bind_unix(path: str) -> socket.socket:
         finally:
             probe.close()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
-        sock.bind(path)
-    except OSError as err:
-        sock.close()
-        raise SourceUnavailable(f"syslog: cannot bind {path}: {err.strerror}") from err
-    return sock
+    return _bound(sock, path, f"cannot bind {path}")
 
 
 def bind_udp(address: str) -> socket.socket:
@@ -84,12 +78,17 @@ def bind_udp(address: str) -> socket.socket:
         sock = socket.socket(family, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, proto)
     except OSError as err:
         raise SourceUnavailable(f"syslog: cannot listen on udp {address}: {err}") from err
+    return _bound(sock, sockaddr, f"cannot listen on udp {address}")
+
+
+def _bound(sock: socket.socket, address: object, what: str) -> socket.socket:
+    """``sock`` with a large receive buffer, bound at ``address``; closed if that fails."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
-        sock.bind(sockaddr)
+        sock.bind(address)
     except OSError as err:
         sock.close()
-        raise SourceUnavailable(f"syslog: cannot listen on udp {address}: {err.strerror}") from err
+        raise SourceUnavailable(f"syslog: {what}: {err.strerror}") from err
     return sock
 
 
