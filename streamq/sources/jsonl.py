@@ -163,7 +163,7 @@ class JsonlSource(Source):
         lines = self.lines.feed(chunk)
         if lines:
             await self.deliver_lines(lines)
-            if current is not None:
+            if current is not None and self.checkpoint is not None:  # only _checkpoint trims them
                 self._bounds.append((self.ring.last_eid, current.offset - len(self.lines.pending)))
 
     async def _finish(self) -> None:
