@@ -60,13 +60,23 @@ def bind_unix(path: str) -> socket.socket:
         if not stat.S_ISSOCK(mode):
             raise SourceUnavailable(f"syslog: {path} exists and is not a socket")
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        stale = False  # it answers, or it is someone else's (permission denied): leave it alone
         try:
             probe.connect(path)
-            raise SourceUnavailable(f"syslog: {path} is in use by another process")
+        except (ConnectionRefusedError, FileNotFoundError):
+            stale = True  # nobody reads it: left by an earlier run
         except OSError:
-            os.unlink(path)  # nobody reads it: left by an earlier run
+            pass
         finally:
             probe.close()
+        if not stale:
+            raise SourceUnavailable(f"syslog: {path} is in use by another process")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            raise SourceUnavailable(f"syslog: cannot replace {path}: {err.strerror}") from err
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
     return _bound(sock, path, f"cannot bind {path}")
 
