@@ -181,7 +181,7 @@ class ControlServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    def handle(self, line: bytes, streams: ConnectionStreams | None = None) -> bytes:
+    def handle(self, line: bytes, streams: ConnectionStreams) -> bytes:
         """One request line to one reply line; runs on the SQL thread, never raises."""
         import orjson
 
@@ -195,7 +195,7 @@ class ControlServer:
             ro = self._ro  # once: stop() clears it from the event loop's thread
             if ro is None:
                 raise QueryError("the daemon is stopping")
-            reply = {"id": rid, **self._answer(ro, request, streams or ConnectionStreams())}
+            reply = {"id": rid, **self._answer(ro, request, streams)}
             return orjson.dumps(reply, default=_jsonable, option=orjson.OPT_APPEND_NEWLINE)
         except orjson.JSONDecodeError as err:
             message = f"malformed JSON: {err}"
