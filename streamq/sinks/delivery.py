@@ -119,11 +119,6 @@ class Delivery:
                 return
             await asyncio.sleep(0.02)
 
-    @property
-    def failing(self) -> bool:
-        """The sink is refusing batches now (they wait in the outbox)."""
-        return self._failing
-
     async def _forget_sent(self) -> None:
         """Delete what was sent from the outbox; if the disk refuses, keep the ids and try again later."""
         if not self._sent:
