@@ -60,8 +60,9 @@ def _query(args: argparse.Namespace) -> int:
         return _follow(args, config)
     if args.count or args.timeout:
         raise ConfigError("--count and --timeout go with --follow")
-    streaming = ("window", "window_key", "emit", "grace", "dedup", "dedup_for", "limit")  # stream.spec.FOLLOW_OPTIONS
-    given = [f"--{name.replace('_', '-')}" for name in streaming if getattr(args, name) is not None]
+    from ..stream.spec import FOLLOW_OPTIONS, flag
+
+    given = [flag(name) for name in FOLLOW_OPTIONS if getattr(args, name) is not None]
     if given:
         verb = "goes" if len(given) == 1 else "go"
         raise ConfigError(f"{', '.join(given)} {verb} with --follow (a query over events as they come)")
