@@ -94,8 +94,7 @@ class Api:
         except StreamqError as err:
             return _error(str(err), status=503)
         elapsed_ms = round((time.monotonic() - started) * 1000, 1)
-        cut = (result.cut or "rows") if result.truncated else None
-        return _rows_reply(result.columns, result.rows, cut, elapsed_ms)
+        return _rows_reply(result.columns, result.rows, result.cut, elapsed_ms)
 
     async def live_open(self, request: web.Request) -> web.Response:
         from ..stream.spec import follow_spec
