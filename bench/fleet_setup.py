@@ -1,5 +1,6 @@
 """What the fleet benchmarks (bench_fleet.py, bench_fleet_push.py) share: a private mosquitto on a
-free port and daemons with a [fleet] section, each in its own directory, stopped by pid."""
+free port (tests/mqtt_broker.py's) and daemons with a [fleet] section, each in its own directory,
+stopped by pid."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -16,31 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from mqtt_broker import start_broker  # the tests' private mosquitto, as bench_event_to_mqtt uses
+
 KEY = "bench key"
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_broker(root: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    conf = root / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait(lambda: _accepts(port), 10, "mosquitto")
-    return proc, f"mqtt://127.0.0.1:{port}"
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def wait(check, seconds: float, what: str) -> None:
@@ -79,14 +58,14 @@ def start_daemon(root: Path, host: str, url: str, *, accept_config: bool = False
 def running_fleet(prefix: str, count: int, *, accept_config: bool = False):
     """A private broker and ``count`` daemons (hosts h00, h01, ...) that answer fleet requests:
     yields (its tmp dir, url, procs). A process appended to ``procs`` is stopped with them at the end."""
+    broker = start_broker()
+    url = broker.url
     root = Path(tempfile.mkdtemp(prefix=prefix))
     procs: list[subprocess.Popen] = []
     try:
-        broker, url = start_broker(root)
-        procs.append(broker)
         hosts = [f"h{i:02d}" for i in range(count)]
         started = [start_daemon(root, h, url, accept_config=accept_config) for h in hosts]
-        procs[1:1] = [p for p, _ in started]
+        procs.extend(p for p, _ in started)
         for proc, err in started:
             wait(lambda e=err, p=proc: "fleet: answering" in e.read_text() or p.poll() is not None, 60, "a daemon")
             if proc.poll() is not None:
@@ -95,6 +74,7 @@ def running_fleet(prefix: str, count: int, *, accept_config: bool = False):
     finally:
         for proc in reversed(procs):
             stop(proc)
+        broker.stop()  # last: the daemons leave it their offline messages
         shutil.rmtree(root, ignore_errors=True)
 
 
