@@ -12,7 +12,6 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from ..config.sections import Config
 from ..daemon.checks import learn_columns, naming
@@ -24,9 +23,7 @@ from ..sql.session import EventWindow
 from ..sql.thread import SqlThread
 from ..stream.follow import FollowedQuery
 from ..stream.spec import StreamSpec
-from .streaming import OutPrinter, stop_on_signals, until
-
-RowSink = Callable[[Sequence[str], Sequence[Any]], None]
+from .streaming import OutPrinter, RowSink, stop_on_signals, until
 
 
 class Follower:
