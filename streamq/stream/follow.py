@@ -152,11 +152,7 @@ def batch(query: FollowedQuery, outs: list[Out]) -> dict[str, Any]:
     reply: dict[str, Any] = {"columns": query.columns, "rows": rows, "kinds": kinds}
     if query.spec.window is not None and query.spec.window.session:
         reply["keys"] = keys
-    windows = query.pipe.windows
     reply.update(
-        suppressed=suppressed,
-        late=windows.late if windows is not None else 0,
-        dropped=windows.dropped if windows is not None else 0,
-        truncated_runs=query.truncated,
+        suppressed=suppressed, late=query.pipe.late, dropped=query.pipe.dropped, truncated_runs=query.truncated
     )
     return reply
