@@ -47,7 +47,6 @@ class TailResult:
     no_time: int = 0  # records whose time field was missing or unparsable
     dropped: int = 0  # rows over a window's capacity
     drop_note: str | None = None
-    suppressed: int = 0  # rows the rate limit held back
 
     def notes(self, time_field: str | None = None) -> list[str]:
         """What stderr says at the end: nothing is dropped or skipped silently."""
@@ -132,7 +131,6 @@ async def tail(
         no_time=query.no_time,
         dropped=query.pipeline.dropped,
         drop_note=query.pipeline.windows.drop_note if query.pipeline.windows else None,
-        suppressed=query.pipeline.limit.total_suppressed if query.pipeline.limit else 0,
     )
 
 

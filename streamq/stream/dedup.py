@@ -35,7 +35,6 @@ class Dedup:
         self.columns = tuple(columns)
         self.dedup_for = dedup_for
         self.seen: dict[bytes, float] = {}
-        self.held_back = 0
         self.journal: list[tuple[bytes, float]] | None = [] if journal else None
         self._at: list[int] | None = None
         self._names: list[str] | None = None
@@ -52,7 +51,6 @@ class Dedup:
         key = encode_key([row[i] for i in self._positions(names)])
         last = self.seen.get(key)
         if last is not None and (self.dedup_for is None or now < last + self.dedup_for):
-            self.held_back += 1
             return False
         self.seen[key] = now
         if self.journal is not None:

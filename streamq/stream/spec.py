@@ -116,10 +116,6 @@ class StreamSpec:
         if self.dedup_for is not None and not self.dedup:
             raise ValueError("dedup_for goes with dedup (the columns that make a row the same)")
 
-    @property
-    def active(self) -> bool:
-        return bool(self.window or self.dedup or self.limit)
-
     def check_columns(self, names: list[str]) -> None:
         """ValueError when dedup or window_key names a column the SQL does not return / read."""
         have = {n.lower() for n in names}

@@ -309,10 +309,6 @@ class Windows:
             heapq.heappop(heap)
         return heap[0][0] / 1000 + self.grace_ms / 1000 if heap else None
 
-    @property
-    def held(self) -> int:
-        return sum(p.count for p in self.open_panes())
-
     # -- restoring (the daemon's state store) ----------------------------------------------------
 
     def restore(self, pane_id: int, start: Any, end: Any, key: Key, segments: dict[int, list]) -> None:
