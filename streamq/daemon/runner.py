@@ -190,7 +190,7 @@ class Runner:
         if final and not more:
             outs += pipe.finish()
         cursor = entries[-1][0] if entries else floor
-        lines = results.action_lines(header, [(ACTIONS[o.kind], dict(zip(o.names, o.row))) for o in outs])
+        lines = _action_lines(header, outs)
         cursors = {**state.cursors, table: [ring.origin, cursor]}
         return _Work(lines, _rows(outs), cursors, state.base, more, pipe.late - late)
 
@@ -206,10 +206,7 @@ class Runner:
             outs += pipe.finish()
         more = any(ceiling < rings.ring(t).last_eid for t, ceiling in window.ceilings.items())
         cursors = {**state.cursors, **{t: [rings.ring(t).origin, eid] for t, eid in window.ceilings.items()}}
-        if rt.spec.format == "batch":
-            lines = _batch(header, outs)
-        else:
-            lines = results.action_lines(header, [(ACTIONS[o.kind], dict(zip(o.names, o.row))) for o in outs])
+        lines = _batch(header, outs) if rt.spec.format == "batch" else _action_lines(header, outs)
         return _Work(lines, _rows(outs), cursors, state.base, more)
 
     def _whole(self, rt: Any, state: QueryState, pipe: Pipeline, header: results.Header, now: float) -> _Work:
@@ -255,5 +252,9 @@ def _batch(header: results.Header, outs: list[Out]) -> list[bytes]:
 
 def _other_lines(header: results.Header, outs: list[Out], start: int) -> list[bytes]:
     """Event lines for what is not a plain row (``suppressed``), after a batch or snapshot line."""
-    pairs = [(ACTIONS[o.kind], dict(zip(o.names, o.row))) for o in outs if o.kind != ROW]
-    return results.action_lines(header, pairs, start)
+    return _action_lines(header, [o for o in outs if o.kind != ROW], start)
+
+
+def _action_lines(header: results.Header, outs: list[Out], start: int = 0) -> list[bytes]:
+    """One event line per row out, its action named by its kind."""
+    return results.action_lines(header, [(ACTIONS[o.kind], dict(zip(o.names, o.row))) for o in outs], start)
