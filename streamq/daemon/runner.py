@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config.sections import ScheduleOptions
-from ..sql.connection import load_tables
 from ..sql.session import EventWindow
+from ..stream.follow import WindowEntries
 from ..stream.pipeline import FINAL, ROW, SUPPRESSED, UPDATE, Out, Pipeline
-from ..tables.events import ARRIVAL, entry_getter
 from . import results, streamstate
 from .diff import diff
 from .state import QueryState
@@ -144,8 +143,7 @@ class Runner:
         spec = rt.spec
         event_time = False
         if spec.stream.window is not None and rt.event_tables:
-            table = load_tables().get(rt.event_tables[0])
-            event_time = table is not None and any(c.name == ARRIVAL for c in table.columns)
+            event_time = WindowEntries.of(rt.event_tables[0], spec.stream).event_time
         capacity = self.conn.session.rings.capacity
         pipe = Pipeline(spec.stream, self._window_sql(rt), event_time=event_time, max_rows=capacity, journal=True)
         if not state.fresh:
@@ -177,14 +175,9 @@ class Runner:
         ring = self.conn.session.rings.ring(table)
         floor = self._floor(state, table)
         entries = ring.since(floor, limit=self.options.max_rows_per_run)
-        spec_table = load_tables()[table]
-        when = entry_getter(spec_table, "time") if pipe.event_time else (lambda entry: entry[1])
-        keys = None
-        if rt.spec.stream.window_key:
-            getters = [entry_getter(spec_table, column) for column in rt.spec.stream.window_key]
-            keys = [tuple(get(e) for get in getters) for e in entries]
+        read = WindowEntries.of(table, rt.spec.stream)
         late = pipe.late
-        pipe.feed([when(e) for e in entries], keys, entries)
+        pipe.feed(read.times(entries), read.keys(entries), entries)
         outs = pipe.tick(now) + pipe.emitted()
         more = bool(entries) and entries[-1][0] < ring.last_eid
         if final and not more:

@@ -11,6 +11,7 @@ authorizer, deadline and caps) for SQL that arrives from outside.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import apsw
@@ -60,6 +61,33 @@ def _key_columns(table: str, spec: StreamSpec) -> list[str]:
     return [spelled[c.lower()] for c in spec.window_key]
 
 
+@dataclass(frozen=True)
+class WindowEntries:
+    """How a window reads its event table's ring entries: each one's time (the record's own
+    when the table has event time, else the arrival stamp) and its session key values.
+    `--follow`, the console and the daemon's windowed queries all read entries this way."""
+
+    event_time: bool
+    when: Callable[[tuple], Any]
+    getters: tuple[Callable[[tuple], Any], ...]  # one per window_key column, as the table spells it
+
+    @classmethod
+    def of(cls, table_name: str, spec: StreamSpec) -> WindowEntries:
+        table = load_tables().get(table_name)
+        event_time = table is not None and any(c.name == ARRIVAL for c in table.columns)
+        when = entry_getter(table, "time") if event_time else (lambda entry: entry[1])
+        getters = tuple(entry_getter(table, c) for c in _key_columns(table_name, spec)) if spec.window else ()
+        return cls(event_time, when, getters)
+
+    def times(self, entries: Sequence[tuple]) -> list:
+        when = self.when
+        return [when(e) for e in entries]
+
+    def keys(self, entries: Sequence[tuple]) -> list[tuple] | None:
+        getters = self.getters
+        return [tuple(get(e) for get in getters) for e in entries] if getters else None
+
+
 class FollowedQuery:
     """One followed query: its floors in the rings and its streaming stages. Use it on the thread
     that owns the connection ``read`` runs on."""
@@ -71,11 +99,8 @@ class FollowedQuery:
         self.rings, self.tables, self.spec, self.read = rings, list(tables), spec, read
         self.truncated = 0  # runs a cap cut short (a read-only connection's row cap)
         self.missed = 0  # with a window: rows that left the ring (full) before a step read them
-        table = load_tables().get(self.tables[0])
-        event_time = table is not None and any(c.name == ARRIVAL for c in table.columns)
-        self._when = entry_getter(table, "time") if event_time else (lambda entry: entry[1])
-        self._keys = [entry_getter(table, c) for c in _key_columns(self.tables[0], spec)] if spec.window else []
-        self.pipe = Pipeline(spec, self._run_window, event_time=event_time, max_rows=rings.capacity)
+        self._entries = WindowEntries.of(self.tables[0], spec)
+        self.pipe = Pipeline(spec, self._run_window, event_time=self._entries.event_time, max_rows=rings.capacity)
         self.floors = {t: rings.ring(t).last_eid for t in self.tables}  # from now on
 
     @classmethod
@@ -113,8 +138,7 @@ class FollowedQuery:
         entries = ring.since(floor)
         if entries:
             self.missed += entries[-1][0] - floor - len(entries)  # overwritten before this read got them
-            keys = [tuple(get(e) for get in self._keys) for e in entries] if self._keys else None
-            pipe.feed([self._when(e) for e in entries], keys, entries)
+            pipe.feed(self._entries.times(entries), self._entries.keys(entries), entries)
             self.floors = {table: entries[-1][0]}
         elif ring.first_eid > floor + 1:
             self.missed += ring.first_eid - floor - 1
