@@ -41,6 +41,7 @@ class RunResult:
     rows: int  # result rows written to the outbox
     more: bool = False  # event rows are still waiting past this run's bounded piece
     lines: int = 0  # lines written to the outbox (a `suppressed` line is one without a row)
+    output_bytes: int = 0  # their size, newline included, as the sinks receive them
 
 
 @dataclass
@@ -116,8 +117,8 @@ class Runner:
         rt.state = new
         streamstate.committed(pipe)
         self._after_commit(rt, new, work)
-        rt.last_lines = work.lines
-        return RunResult(work.count if work.lines else 0, work.more, len(work.lines))
+        size = sum(len(line) + 1 for line in work.lines)
+        return RunResult(work.count if work.lines else 0, work.more, len(work.lines), size)
 
     def _after_commit(self, rt: Any, state: QueryState, work: _Work) -> None:
         rings = self.conn.session.rings

@@ -65,7 +65,6 @@ class QueryRuntime:
     pipeline: Pipeline | None = None  # windows, first-seen keys, limit; None: rebuild from the store
     event_tables: tuple[str, ...] = ()
     task: asyncio.Task | None = None
-    last_lines: list[bytes] = field(default_factory=list)
     store_failing: bool = False
     reported_drops: int = 0  # window rows over capacity already logged
 
@@ -256,10 +255,10 @@ class Scheduler:
             result = self.runner.run(rt, final=final)
         finally:
             self.conn.apsw.set_progress_handler(None)
-        self._account(rt, started, usage, result.rows, rt.last_lines)
+        self._account(rt, started, usage, result)
         return result
 
-    def _account(self, rt: QueryRuntime, started: float, usage: Any, count: int, lines: list[bytes]) -> None:
+    def _account(self, rt: QueryRuntime, started: float, usage: Any, result: RunResult) -> None:
         stats = rt.stats
         after = resource.getrusage(resource.RUSAGE_THREAD)
         wall = int((time.monotonic() - started) * 1000)
@@ -271,6 +270,6 @@ class Scheduler:
         stats.wall_ms_total += wall
         stats.user_ms_total += user
         stats.system_ms_total += system
-        stats.rows_out += count
-        stats.output_bytes += sum(len(line) + 1 for line in lines)
+        stats.rows_out += result.rows
+        stats.output_bytes += result.output_bytes
         stats.overruns = 0
